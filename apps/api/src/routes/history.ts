@@ -1,0 +1,48 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage } from '@punctual/shared';
+import { MessageNotFailed, MessageNotFound } from '../errors.js';
+import { listOptions } from './list-query.js';
+import { messageId } from './message-id.js';
+
+/** Delivered, failed and canceled lists (newest first), any message by id, retry of a failure. */
+const history: FastifyPluginAsyncTypebox = async (app) => {
+  for (const status of ['delivered', 'failed', 'canceled'] as const) {
+    app.get(
+      `/${status}`,
+      { schema: { tags: ['history'], summary: `${status} messages, newest first`, querystring: ListQuery, response: { 200: MessagePage } } },
+      (request) => app.store.list(request.tenant, status, listOptions(request.query)),
+    );
+  }
+
+  app.get(
+    '/messages/:id',
+    { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, response: { 200: MessageEnvelope } } },
+    async (request) => {
+      const id = messageId(request.params.id);
+      const record = await app.store.get(request.tenant, id);
+      if (!record) throw new MessageNotFound(id);
+      return { success: true as const, data: record };
+    },
+  );
+
+  app.post(
+    '/failed/:id/retry',
+    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, response: { 202: MessageEnvelope } } },
+    async (request, reply) => {
+      const id = messageId(request.params.id);
+      const now = Date.now();
+      const result = await app.store.rescheduleFailed(request.tenant, id, now);
+      if (!result.ok) {
+        if (result.reason === 'not_found') throw new MessageNotFound(id);
+        throw new MessageNotFailed(id, result.status);
+      }
+      // Stored as scheduled and due: should this enqueue fail, the reconciler enqueues it.
+      await app.deliveries.enqueue(id, now, now).catch((err) =>
+        request.log.warn({ err, messageId: id }, 'retry job not enqueued; the reconciler will'),
+      );
+      return reply.code(202).send({ success: true, data: result.record });
+    },
+  );
+};
+
+export default history;

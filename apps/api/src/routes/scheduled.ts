@@ -1,0 +1,102 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import {
+  CreateMessageBody,
+  CreatedEnvelope,
+  DeletedEnvelope,
+  ListQuery,
+  MessageEnvelope,
+  MessageIdParams,
+  MessagePage,
+  UpdateMessageBody,
+} from '@punctual/shared';
+import type { Transition } from '@punctual/store';
+import { MessageNotFound, MessageNotScheduled } from '../errors.js';
+import { toNewMessage, toPatch } from '../message-input.js';
+import { listOptions } from './list-query.js';
+import { messageId } from './message-id.js';
+
+/** The record of a transition the store accepted, or the error it refused it with. */
+export function accepted(id: string, result: Transition) {
+  if (result.ok) return result.record;
+  if (result.reason === 'not_found') throw new MessageNotFound(id);
+  throw new MessageNotScheduled(id, result.status);
+}
+
+const scheduled: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/scheduled',
+    { schema: { tags: ['scheduled'], summary: 'Schedule a message', body: CreateMessageBody, response: { 201: CreatedEnvelope } } },
+    async (request, reply) => {
+      const now = Date.now();
+      const input = toNewMessage(request.body, now);
+      const id = app.store.newMessageId(now);
+      // Job first: if the record write then fails, the job finds no record and does nothing,
+      // so a 5xx really means nothing was stored.
+      await app.deliveries.enqueue(id, input.sendAt, now);
+      const record = await app.store.schedule(request.tenant, id, input, now);
+      request.log.info({ messageId: id, tenant: request.tenant, channel: record.channel }, 'message scheduled');
+      return reply.code(201).send({ success: true, id, data: record });
+    },
+  );
+
+  app.get(
+    '/scheduled',
+    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ListQuery, response: { 200: MessagePage } } },
+    (request) => app.store.list(request.tenant, 'scheduled', listOptions(request.query)),
+  );
+
+  app.get(
+    '/scheduled/:id',
+    { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, response: { 200: MessageEnvelope } } },
+    async (request) => {
+      const id = messageId(request.params.id);
+      const record = await app.store.get(request.tenant, id);
+      if (!record) throw new MessageNotFound(id);
+      return { success: true as const, data: record };
+    },
+  );
+
+  app.put(
+    '/scheduled/:id',
+    {
+      schema: {
+        tags: ['scheduled'],
+        summary: 'Change a scheduled message; a new sendAt moves its delivery',
+        params: MessageIdParams,
+        body: UpdateMessageBody,
+        response: { 200: MessageEnvelope },
+      },
+    },
+    async (request) => {
+      const id = messageId(request.params.id);
+      const now = Date.now();
+      const current = await app.store.get(request.tenant, id);
+      if (!current) throw new MessageNotFound(id);
+      if (current.status !== 'scheduled') throw new MessageNotScheduled(id, current.status);
+      const record = accepted(id, await app.store.update(request.tenant, id, toPatch(request.body, current, now), now));
+      if (record.sendAt !== current.sendAt) {
+        // The record is already changed: a job left at the old time re-delays itself when it
+        // fires, or the reconciler promotes it, so a failure here is not the client's to retry.
+        await app.deliveries.reschedule(id, record.sendAt, now).catch((err) =>
+          request.log.warn({ err, messageId: id }, 'delivery job not moved; the worker will correct it'),
+        );
+      }
+      request.log.info({ messageId: id, tenant: request.tenant }, 'message updated');
+      return { success: true as const, data: record };
+    },
+  );
+
+  app.delete(
+    '/scheduled/:id',
+    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, response: { 200: DeletedEnvelope } } },
+    async (request) => {
+      const id = messageId(request.params.id);
+      accepted(id, await app.store.cancel(request.tenant, id, Date.now()));
+      await app.deliveries.discard(id);
+      request.log.info({ messageId: id, tenant: request.tenant }, 'message canceled');
+      return { success: true as const, id };
+    },
+  );
+};
+
+export default scheduled;

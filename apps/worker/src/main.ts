@@ -1,0 +1,32 @@
+import closeWithGrace from 'close-with-grace';
+import { pino } from 'pino';
+import { CHANNELS, ConfigError } from '@punctual/shared';
+import { discoverRedis, type EmbeddedRedis } from '@punctual/store';
+import { loadConfig } from './config.js';
+import { startDeliveryWorker } from './worker.js';
+
+async function main() {
+  const config = loadConfig();
+  const log = pino({ level: config.logLevel, base: { service: 'worker' } });
+  let embedded: EmbeddedRedis | undefined;
+  if (!config.redisUrl) embedded = await discoverRedis('.data/redis');
+  const redisUrl = config.redisUrl ?? embedded!.url;
+  const worker = await startDeliveryWorker({ config, redisUrl, log });
+  for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
+  log.info({ redis: redisUrl.replace(/\/\/[^@]*@/, '//***@'), partitions: config.partitions, concurrency: config.concurrency }, 'worker started');
+
+  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'closing after an error');
+    else log.info({ signal }, 'closing: finishing in-flight deliveries');
+    await worker.close();
+    await embedded?.stop();
+  });
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ConfigError || (err instanceof Error && err.message.startsWith('No Redis found'))
+    ? err.message
+    : `worker failed to start: ${err instanceof Error ? err.message : String(err)}`;
+  console.error(message);
+  process.exit(1);
+});

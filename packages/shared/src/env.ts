@@ -1,0 +1,54 @@
+import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/** Raised for a bad configuration value; the message is one line a user can act on. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** An environment variable holding an integer in a range. */
+export const EnvInt = (defaultValue: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ default: defaultValue, minimum, maximum });
+
+/** An environment variable holding a number in a range. */
+export const EnvNumber = (defaultValue: number, minimum: number, maximum: number) =>
+  Type.Number({ default: defaultValue, minimum, maximum });
+
+export const EnvBool = (defaultValue: boolean) => Type.Boolean({ default: defaultValue });
+
+export const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+  { default: 'info' },
+);
+
+/** Settings both apps read: where Redis is and how keys are named. */
+export const CommonEnv = {
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  QUEUE_PREFIX: Type.String({ default: 'punctual', pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+  QUEUE_PARTITIONS: EnvInt(1, 1, 1024),
+  EVENTS_MAX_LEN: EnvInt(100_000, 100),
+  LOG_LEVEL: LogLevel,
+  NODE_ENV: Type.String({ default: 'development' }),
+};
+
+/**
+ * Reads the variables a schema names from an environment: defaults applied, strings converted,
+ * the first bad value reported as `NAME: problem (got "value")`. Empty strings count as unset.
+ */
+export function parseEnv<P extends TProperties>(
+  schema: TObject<P>,
+  env: Record<string, string | undefined>,
+): Static<TObject<P>> {
+  const raw: Record<string, string> = {};
+  for (const name of Object.keys(schema.properties)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  const value = Value.Convert(schema, Value.Default(schema, raw));
+  const error = Value.Errors(schema, value).First();
+  if (error) {
+    const name = error.path.replace(/^\//, '');
+    throw new ConfigError(`Invalid configuration: ${name} ${error.message.toLowerCase()} (got "${raw[name] ?? ''}")`);
+  }
+  return value as Static<TObject<P>>;
+}

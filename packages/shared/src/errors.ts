@@ -1,0 +1,28 @@
+import { Type } from '@sinclair/typebox';
+
+/** Every error code the API answers with, and its HTTP status. */
+export const ERROR_CODES = {
+  VALIDATION_ERROR: 400,
+  INVALID_CURSOR: 400,
+  UNAUTHORIZED: 401,
+  MESSAGE_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  MESSAGE_NOT_SCHEDULED: 409,
+  MESSAGE_NOT_FAILED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL_ERROR: 500,
+  REDIS_UNAVAILABLE: 503,
+} as const;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String(),
+  error: Type.String(),
+  message: Type.String(),
+  details: Type.Optional(
+    Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
+  ),
+});

@@ -1,0 +1,152 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+export const MESSAGE_STATUSES = ['scheduled', 'sending', 'delivered', 'failed', 'canceled'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/** Statuses that have their own list route, and the order each list is read in. */
+export const LISTED_STATUSES = {
+  scheduled: 'asc',
+  delivered: 'desc',
+  failed: 'desc',
+  canceled: 'desc',
+} as const;
+export type ListedStatus = keyof typeof LISTED_STATUSES;
+
+export const MAX_MESSAGE_LENGTH = 4096;
+export const MAX_METADATA_BYTES = 2048;
+export const MAX_SCHEDULE_AHEAD_MS = 365 * 24 * 60 * 60 * 1000;
+
+/** ULID: 26 Crockford base-32 characters, time-sortable. */
+export const MESSAGE_ID_PATTERN = '^[0-9A-HJKMNP-TV-Z]{26}$';
+/** E.164 digits, with or without the leading `+`, kept as sent. */
+export const RECIPIENT_PATTERN = '^\\+?[1-9][0-9]{6,14}$';
+/** ISO-8601 date-time that names its offset (`Z` or `±hh:mm`). */
+export const ISO_WITH_OFFSET_PATTERN =
+  '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})$';
+
+export const Channel = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp')], {
+  description: 'Delivery channel',
+});
+export type Channel = Static<typeof Channel>;
+export const MessageStatus = Type.Union([
+  Type.Literal('scheduled'),
+  Type.Literal('sending'),
+  Type.Literal('delivered'),
+  Type.Literal('failed'),
+  Type.Literal('canceled'),
+]);
+
+export const MessageId = Type.String({ pattern: MESSAGE_ID_PATTERN, description: 'Message id (ULID)' });
+export const Recipient = Type.String({
+  pattern: RECIPIENT_PATTERN,
+  description: 'E.164 phone number, with or without the leading +',
+  examples: ['5511999999999'],
+});
+export const MessageText = Type.String({ minLength: 1, maxLength: MAX_MESSAGE_LENGTH });
+export const SendAtInput = Type.Union(
+  [
+    Type.Integer({ minimum: 0, description: 'Epoch milliseconds' }),
+    Type.String({ pattern: ISO_WITH_OFFSET_PATTERN, description: 'ISO-8601 with offset' }),
+  ],
+  { description: 'When to deliver: epoch ms or ISO-8601 with offset; past or now = immediately' },
+);
+export const Metadata = Type.Record(
+  Type.String({ maxLength: 64 }),
+  Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]),
+  { maxProperties: 32, description: 'Small flat object (at most 2 KB as JSON)' },
+);
+export const Template = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 512 }),
+    language: Type.String({ minLength: 2, maxLength: 15, pattern: '^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$' }),
+    variables: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 20 })),
+  },
+  { additionalProperties: false, description: 'WhatsApp template (whatsapp channel only)' },
+);
+export type Template = Static<typeof Template>;
+export const CallbackUrl = Type.String({
+  maxLength: 2048,
+  pattern: '^https?://[^\\s]+$',
+  description: 'Receives a signed POST when the message is delivered or failed',
+});
+
+export const CreateMessageBody = Type.Object(
+  {
+    recipient: Recipient,
+    message: Type.Optional(MessageText),
+    template: Type.Optional(Template),
+    sendAt: SendAtInput,
+    channel: Channel,
+    metadata: Type.Optional(Metadata),
+    callbackUrl: Type.Optional(CallbackUrl),
+  },
+  { additionalProperties: false },
+);
+export type CreateMessageBody = Static<typeof CreateMessageBody>;
+
+export const UpdateMessageBody = Type.Object(
+  {
+    recipient: Type.Optional(Recipient),
+    message: Type.Optional(MessageText),
+    template: Type.Optional(Template),
+    sendAt: Type.Optional(SendAtInput),
+    channel: Type.Optional(Channel),
+    metadata: Type.Optional(Metadata),
+    callbackUrl: Type.Optional(CallbackUrl),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateMessageBody = Static<typeof UpdateMessageBody>;
+
+const IsoTime = Type.String({ format: 'date-time' });
+
+export const MessageRecord = Type.Object({
+  id: MessageId,
+  recipient: Type.String(),
+  message: Type.Optional(Type.String()),
+  template: Type.Optional(Template),
+  channel: Channel,
+  sendAt: Type.Integer({ description: 'Epoch milliseconds' }),
+  status: MessageStatus,
+  createdAt: IsoTime,
+  updatedAt: IsoTime,
+  deliveredAt: Type.Optional(IsoTime),
+  failedAt: Type.Optional(IsoTime),
+  canceledAt: Type.Optional(IsoTime),
+  nextAttemptAt: Type.Optional(Type.String({ format: 'date-time', description: 'When a failed attempt is tried again' })),
+  attempts: Type.Integer({ minimum: 0 }),
+  lastError: Type.Optional(Type.String()),
+  providerMessageId: Type.Optional(Type.String()),
+  metadata: Type.Optional(Metadata),
+  callbackUrl: Type.Optional(Type.String()),
+  version: Type.Integer({ minimum: 1, description: 'Increases with every change of the record' }),
+});
+export type MessageRecord = Static<typeof MessageRecord>;
+
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    channel: Type.Optional(Channel),
+    recipient: Type.Optional(Recipient),
+    from: Type.Optional(SendAtInput),
+    to: Type.Optional(SendAtInput),
+  },
+  { additionalProperties: false },
+);
+export type ListQuery = Static<typeof ListQuery>;
+
+export const MessageIdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+export const MessageEnvelope = Type.Object({ success: Type.Literal(true), data: MessageRecord });
+export const CreatedEnvelope = Type.Object({
+  success: Type.Literal(true),
+  id: MessageId,
+  data: MessageRecord,
+});
+export const DeletedEnvelope = Type.Object({ success: Type.Literal(true), id: MessageId });
+export const MessagePage = Type.Object({
+  messages: Type.Array(MessageRecord),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+export type MessagePage = Static<typeof MessagePage>;

@@ -1,0 +1,93 @@
+/**
+ * Redis key layout. Every key of a message (its record, its index entries, its BullMQ job, the
+ * events its transitions publish) carries its partition's hash tag, so one Lua script only ever
+ * touches one Redis Cluster slot.
+ */
+export interface KeyspaceOptions {
+  /** QUEUE_PREFIX: namespace of every key, so deployments and test runs share one Redis. */
+  prefix: string;
+  /** Number of partitions messages are spread over (1 on a single Redis). */
+  partitions: number;
+}
+
+export class Keyspace {
+  readonly prefix: string;
+  readonly partitions: number;
+
+  constructor({ prefix, partitions }: KeyspaceOptions) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) throw new Error(`invalid key prefix "${prefix}"`);
+    if (!Number.isInteger(partitions) || partitions < 1) throw new Error('partitions must be ≥ 1');
+    this.prefix = prefix;
+    this.partitions = partitions;
+  }
+
+  /** The partition of a message follows from its id alone (FNV-1a of the id). */
+  partitionOf(id: string): number {
+    if (this.partitions === 1) return 0;
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) {
+      hash ^= id.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193) >>> 0;
+    }
+    return hash % this.partitions;
+  }
+
+  /** Hash-tagged base of a partition's keys; also the BullMQ prefix of its queues. */
+  tag(partition: number): string {
+    return `{${this.prefix}-p${partition}}`;
+  }
+
+  allTags(): string[] {
+    return Array.from({ length: this.partitions }, (_, p) => this.tag(p));
+  }
+
+  tagOf(id: string): string {
+    return this.tag(this.partitionOf(id));
+  }
+
+  record(id: string): string {
+    return `${this.tagOf(id)}:m:${id}`;
+  }
+
+  /** Per-tenant index of one status, optionally narrowed to a channel or a recipient. */
+  index(
+    tag: string,
+    tenant: string,
+    status: string,
+    filter?: { channel?: string; recipient?: string },
+  ): string {
+    const base = `${tag}:t:${tenant}:${status}`;
+    if (filter?.recipient) return `${base}:r:${recipientKey(filter.recipient)}`;
+    if (filter?.channel) return `${base}:c:${filter.channel}`;
+    return base;
+  }
+
+  /** Scheduled messages of every tenant by `sendAt`: what the reconciler walks. */
+  due(tag: string): string {
+    return `${tag}:due`;
+  }
+
+  /** Messages claimed for sending, by claim time: how the reconciler finds orphans. */
+  sending(tag: string): string {
+    return `${tag}:sending`;
+  }
+
+  /** Fleet-wide counters (by outcome and channel) and the lateness histogram. */
+  stats(tag: string): string {
+    return `${tag}:stats`;
+  }
+
+  lateness(tag: string): string {
+    return `${tag}:lateness`;
+  }
+
+  /** The BullMQ events stream of the feed queue: the live feed. */
+  events(tag: string): string {
+    return `${tag}:feed:events`;
+  }
+}
+
+/** A recipient is indexed by its digits, so `+5511…` and `5511…` are the same person. */
+export function recipientKey(recipient: string): string {
+  return recipient.startsWith('+') ? recipient.slice(1) : recipient;
+}

@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import type { MessageEventName } from '../packages/shared/src/index.js';
+
+export function redisUrl(): string {
+  return inject('redisUrl');
+}
+
+/** A QUEUE_PREFIX no other test file or run uses. */
+export function uniquePrefix(name: string): string {
+  return `t-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Deletes every key of a prefix (all partitions). */
+export async function deletePrefix(prefix: string, url = redisUrl()): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}-p*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+interface FeedEntry {
+  streamId: string;
+  event: MessageEventName;
+  tenant: string;
+  messageId: string;
+  data: Record<string, string>;
+}
+
+/**
+ * Follows the live feed stream of a prefix (partition 0) from where it is now, so a test waits
+ * for the event it expects instead of sleeping.
+ */
+export class FeedWatcher {
+  private readonly redis: Redis;
+  private readonly key: string;
+  private lastId = '0';
+  private closed = false;
+  readonly seen: FeedEntry[] = [];
+  private waiters: { match: (e: FeedEntry) => boolean; resolve: (e: FeedEntry) => void }[] = [];
+  private loop: Promise<void> = Promise.resolve();
+
+  private constructor(prefix: string, url: string) {
+    this.redis = new Redis(url, { maxRetriesPerRequest: null });
+    this.key = `{${prefix}-p0}:feed:events`;
+  }
+
+  static async start(prefix: string, url = redisUrl()): Promise<FeedWatcher> {
+    const watcher = new FeedWatcher(prefix, url);
+    const last = await watcher.redis.xrevrange(watcher.key, '+', '-', 'COUNT', 1);
+    watcher.lastId = last[0]?.[0] ?? '0';
+    watcher.loop = watcher.read();
+    return watcher;
+  }
+
+  private async read() {
+    while (!this.closed) {
+      const reply = await this.redis.xread('COUNT', 1000, 'BLOCK', 200, 'STREAMS', this.key, this.lastId).catch(() => null);
+      if (!reply) continue;
+      for (const [, entries] of reply) {
+        for (const [streamId, flat] of entries) {
+          this.lastId = streamId;
+          const fields: Record<string, string> = {};
+          for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+          const entry: FeedEntry = {
+            streamId,
+            event: fields.event as MessageEventName,
+            tenant: fields.tenant!,
+            messageId: fields.mid!,
+            data: JSON.parse(fields.data!),
+          };
+          this.seen.push(entry);
+          this.waiters = this.waiters.filter((w) => (w.match(entry) ? (w.resolve(entry), false) : true));
+        }
+      }
+    }
+  }
+
+  /** Resolves with the first event (already seen or coming) that matches. */
+  waitFor(event: MessageEventName, messageId: string, timeoutMs = 15_000): Promise<FeedEntry> {
+    const match = (e: FeedEntry) => e.event === event && e.messageId === messageId;
+    const seen = this.seen.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${event} for ${messageId} within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolve(e)) });
+    });
+  }
+
+  /** Resolves when `count` events of a kind have been seen. */
+  async waitForCount(event: MessageEventName, count: number, timeoutMs = 30_000): Promise<FeedEntry[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const matching = this.seen.filter((e) => e.event === event);
+      if (matching.length >= count) return matching;
+      if (Date.now() > deadline) throw new Error(`only ${matching.length}/${count} ${event} events within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const waiter = { match: (e: FeedEntry) => e.event === event, resolve: () => resolve() };
+        this.waiters.push(waiter);
+        setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+    }
+  }
+
+  events(messageId: string): MessageEventName[] {
+    return this.seen.filter((e) => e.messageId === messageId).map((e) => e.event);
+  }
+
+  async close() {
+    this.closed = true;
+    await this.loop;
+    this.redis.disconnect();
+  }
+}
+

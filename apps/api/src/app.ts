@@ -1,9 +1,10 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import { ERROR_CODES } from '@punctual/shared';
 import type { ApiConfig } from './config.js';
 import { InvalidField, RedisUnavailable } from './errors.js';
-import { validatorCompiler } from './validation.js';
+import { validationDetails, validatorCompiler } from './validation.js';
+import type { ErrorObject } from 'ajv';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
 import tenantPlugin from './plugins/app/tenant.js';
@@ -42,7 +43,12 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
     bodyLimit: BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    disableRequestLogging: false,
+    // A long malformed id is still just an unknown message (404), not a router error.
+    maxParamLength: 2048,
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const statusCode = error.statusCode ?? 400;
+      reply.code(statusCode).send({ statusCode, code: 'BAD_REQUEST', error: STATUS_TEXT[statusCode] ?? 'Bad Request', message: error.message });
+    },
   }).withTypeProvider();
 
   app.setValidatorCompiler(validatorCompiler());
@@ -73,15 +79,12 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   return app;
 }
 
-function errorHandler(this: FastifyInstance, error: FastifyError, request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) {
+function errorHandler(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const send = (statusCode: number, code: string, message: string, details?: { path: string; message: string }[]) =>
     reply.code(statusCode).send({ statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details ? { details } : {}) });
 
   if (error.validation) {
-    const details = error.validation.map((v) => ({
-      path: v.instancePath || (v.params && 'missingProperty' in v.params ? `/${String(v.params.missingProperty)}` : '/'),
-      message: v.message ?? 'is invalid',
-    }));
+    const details = validationDetails(error.validation as ErrorObject[]);
     const where = error.validationContext ?? 'request';
     return send(400, 'VALIDATION_ERROR', `${where} is invalid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
   }

@@ -1,9 +1,9 @@
-import { Ajv, type Options } from 'ajv';
+import { Ajv, type ErrorObject, type Options } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 
 function ajv(options: Options): Ajv {
-  const instance = new Ajv({ removeAdditional: false, useDefaults: true, allErrors: true, strict: false, ...options });
+  const instance = new Ajv({ removeAdditional: false, useDefaults: true, allErrors: true, verbose: true, strict: false, ...options });
   addFormats.default(instance);
   return instance;
 }
@@ -16,4 +16,43 @@ export function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const strict = ajv({ coerceTypes: false });
   const coercing = ajv({ coerceTypes: true });
   return ({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema as object);
+}
+
+export interface ValidationDetail {
+  path: string;
+  message: string;
+}
+
+/**
+ * Ajv's errors as the contract's `details`: one line per problem. A failed `anyOf` (sendAt:
+ * epoch ms or ISO string) is reported once, with the schema's description, instead of once per
+ * alternative.
+ */
+export function validationDetails(errors: ErrorObject[]): ValidationDetail[] {
+  const anyOf = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath);
+  return errors
+    .filter((e) => !anyOf.some((path) => e.schemaPath !== path && e.schemaPath.startsWith(path.replace(/\/anyOf$/, '/anyOf/'))))
+    .map((e) => ({ path: pathOf(e), message: messageOf(e) }));
+}
+
+function pathOf(e: ErrorObject): string {
+  if (e.keyword === 'required') return `${e.instancePath}/${String(e.params.missingProperty)}`;
+  if (e.keyword === 'additionalProperties') return `${e.instancePath}/${String(e.params.additionalProperty)}`;
+  return e.instancePath || '/';
+}
+
+function messageOf(e: ErrorObject): string {
+  const description = (e.parentSchema as { description?: string } | undefined)?.description;
+  switch (e.keyword) {
+    case 'anyOf':
+      return description ? `must be ${description[0]!.toLowerCase()}${description.slice(1)}` : 'has the wrong type';
+    case 'enum':
+      return `must be one of: ${(e.params.allowedValues as unknown[]).join(', ')}`;
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not a known field';
+    default:
+      return e.message ?? 'is invalid';
+  }
 }

@@ -4,6 +4,7 @@ import { CHANNELS, ConfigError } from '@punctual/shared';
 import { discoverRedis, type EmbeddedRedis } from '@punctual/store';
 import { loadConfig } from './config.js';
 import { startDeliveryWorker } from './worker.js';
+import { startHealthServer } from './health-server.js';
 
 async function main() {
   const config = loadConfig();
@@ -12,12 +13,14 @@ async function main() {
   if (!config.redisUrl) embedded = await discoverRedis('.data/redis');
   const redisUrl = config.redisUrl ?? embedded!.url;
   const worker = await startDeliveryWorker({ config, redisUrl, log });
+  const health = await startHealthServer(worker.redis, config.port);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
-  log.info({ redis: redisUrl.replace(/\/\/[^@]*@/, '//***@'), partitions: config.partitions, concurrency: config.concurrency }, 'worker started');
+  log.info({ redis: redisUrl.replace(/\/\/[^@]*@/, '//***@'), partitions: config.partitions, concurrency: config.concurrency, port: config.port }, 'worker started');
 
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'closing after an error');
     else log.info({ signal }, 'closing: finishing in-flight deliveries');
+    await new Promise((resolve) => health.close(resolve));
     await worker.close();
     await embedded?.stop();
   });

@@ -1,7 +1,7 @@
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { QUEUE_NAMES, type DeliveryJobData } from '@punctual/shared';
-import { DeliveryQueues, Keyspace, MessageStore, connectRedis, createRedis } from '@punctual/store';
+import { DeliveryQueues, Keyspace, MessageStore, connectRedis, createRedis, type RedisClient } from '@punctual/store';
 import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
@@ -26,6 +26,7 @@ export interface DeliveryWorkerOptions {
 
 export interface DeliveryWorker {
   workers: Worker<DeliveryJobData>[];
+  redis: RedisClient;
   channels: ChannelRegistry;
   close(): Promise<void>;
 }
@@ -70,6 +71,7 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
 
   return {
     workers,
+    redis,
     channels: registry,
     async close() {
       for (const stop of stopAlarms) stop();

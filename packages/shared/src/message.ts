@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { CHANNELS } from './channels.js';
 
 export const MESSAGE_STATUSES = ['scheduled', 'sending', 'delivered', 'failed', 'canceled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
@@ -24,17 +25,14 @@ export const RECIPIENT_PATTERN = '^\\+?[1-9][0-9]{6,14}$';
 export const ISO_WITH_OFFSET_PATTERN =
   '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})$';
 
-export const Channel = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp')], {
-  description: 'Delivery channel',
-});
+/** A string from a fixed list; validates as `enum` so errors name the allowed values. */
+function StringEnum<T extends string>(values: readonly T[], options: { description?: string } = {}) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+}
+
+export const Channel = StringEnum(CHANNELS, { description: 'Delivery channel' });
 export type Channel = Static<typeof Channel>;
-export const MessageStatus = Type.Union([
-  Type.Literal('scheduled'),
-  Type.Literal('sending'),
-  Type.Literal('delivered'),
-  Type.Literal('failed'),
-  Type.Literal('canceled'),
-]);
+export const MessageStatus = StringEnum(MESSAGE_STATUSES);
 
 export const MessageId = Type.String({ pattern: MESSAGE_ID_PATTERN, description: 'Message id (ULID)' });
 export const Recipient = Type.String({
@@ -46,7 +44,7 @@ export const MessageText = Type.String({ minLength: 1, maxLength: MAX_MESSAGE_LE
 export const SendAtInput = Type.Union(
   [
     Type.Integer({ minimum: 0, description: 'Epoch milliseconds' }),
-    Type.String({ pattern: ISO_WITH_OFFSET_PATTERN, description: 'ISO-8601 with offset' }),
+    Type.String({ pattern: ISO_WITH_OFFSET_PATTERN, format: 'date-time', description: 'ISO-8601 with offset' }),
   ],
   { description: 'When to deliver: epoch ms or ISO-8601 with offset; past or now = immediately' },
 );
@@ -136,7 +134,7 @@ export const ListQuery = Type.Object(
 );
 export type ListQuery = Static<typeof ListQuery>;
 
-export const MessageIdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+export const MessageIdParams = Type.Object({ id: Type.String({ description: 'Message id (an unknown or malformed one is a 404)' }) });
 
 export const MessageEnvelope = Type.Object({ success: Type.Literal(true), data: MessageRecord });
 export const CreatedEnvelope = Type.Object({

@@ -42,7 +42,8 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   try {
     if (!provider) throw new ProviderError(`NO_PROVIDER: no provider for channel ${record.channel}`, { transient: false });
     const { providerMessageId } = await provider.send(outbound(fields));
-    const lateness = startedAt - record.sendAt;
+    // a message scheduled in the past is due from the moment it was created
+    const lateness = startedAt - Math.max(record.sendAt, Number(fields.createdAt));
     await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);
     log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
   } catch (err) {

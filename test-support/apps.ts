@@ -1,4 +1,5 @@
 /** Builds the real API and worker of a test, on the test's own key prefix. */
+import type { Worker } from 'bullmq';
 import { pino } from 'pino';
 import { buildApp } from '../apps/api/src/app.js';
 import { loadConfig as loadApiConfig } from '../apps/api/src/config.js';
@@ -24,4 +25,29 @@ export async function startTestWorker(
     ...env,
   });
   return startDeliveryWorker({ config, redisUrl: options.url ?? redisUrl(), log: pino({ level: 'silent' }), channels: options.channels });
+}
+
+/** Follows the jobs a BullMQ worker completes, from now on, so a test can wait for one. */
+export class CompletedJobs {
+  private readonly counts = new Map<string, number>();
+  private waiters: { id: string; count: number; resolve: () => void }[] = [];
+  private readonly listener = (job: { id?: string }) => {
+    if (!job.id) return;
+    this.counts.set(job.id, (this.counts.get(job.id) ?? 0) + 1);
+    this.waiters = this.waiters.filter((w) => ((this.counts.get(w.id) ?? 0) >= w.count ? (w.resolve(), false) : true));
+  };
+
+  constructor(private readonly worker: Worker) {
+    worker.on('completed', this.listener);
+  }
+
+  /** Resolves once the job with this id has completed `count` times in all. */
+  waitFor(id: string, count = 1): Promise<void> {
+    if ((this.counts.get(id) ?? 0) >= count) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ id, count, resolve }));
+  }
+
+  stop(): void {
+    this.worker.off('completed', this.listener);
+  }
 }

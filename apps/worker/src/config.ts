@@ -1,5 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, EnvInt, EnvNumber, parseEnv } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvBool, EnvInt, EnvNumber, parseEnv } from '@punctual/shared';
+
+const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
+const Secret = Type.Optional(Type.String({ minLength: 1 }));
 
 const WorkerEnv = Type.Object({
   ...CommonEnv,
@@ -9,7 +12,37 @@ const WorkerEnv = Type.Object({
   RECONCILE_INTERVAL_MS: EnvInt(5000, 100, 3_600_000),
   SIMULATED_LATENCY_MS: EnvInt(50, 0, 60_000),
   SIMULATED_FAILURE_RATE: EnvNumber(0, 0, 1),
+  PROVIDER_TIMEOUT_MS: EnvInt(10_000, 100, 120_000),
+  TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
+  TWILIO_AUTH_TOKEN: Secret,
+  TWILIO_FROM: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  TWILIO_MESSAGING_SERVICE_SID: Type.Optional(Type.String({ pattern: '^MG[0-9a-fA-F]{32}$' })),
+  TWILIO_WHATSAPP_FROM: Type.Optional(Type.String({ pattern: '^(whatsapp:)?\\+[1-9][0-9]{6,14}$' })),
+  TWILIO_BASE_URL: BaseUrl('https://api.twilio.com'),
+  WHATSAPP_TOKEN: Secret,
+  WHATSAPP_PHONE_NUMBER_ID: Type.Optional(Type.String({ pattern: '^[0-9]{1,32}$' })),
+  WHATSAPP_BASE_URL: BaseUrl('https://graph.facebook.com/v21.0'),
+  CALLBACK_SECRET: Secret,
+  CALLBACK_ALLOW_PRIVATE: EnvBool(false),
 });
+type WorkerEnv = Static<typeof WorkerEnv>;
+
+export interface TwilioConfig {
+  accountSid: string;
+  authToken: string;
+  /** SMS sender: a Messaging Service (preferred when both are set) or a From number/sender id. */
+  messagingServiceSid?: string;
+  from?: string;
+  /** WhatsApp sender, `whatsapp:+…`; unset = WhatsApp does not go through Twilio. */
+  whatsappFrom?: string;
+  baseUrl: string;
+}
+
+export interface WhatsAppCloudConfig {
+  token: string;
+  phoneNumberId: string;
+  baseUrl: string;
+}
 
 export interface WorkerConfig {
   redisUrl?: string;
@@ -23,10 +56,15 @@ export interface WorkerConfig {
   deliveryAttempts: number;
   reconcileIntervalMs: number;
   simulator: { latencyMs: number; failureRate: number };
+  /** Deadline of one provider or callback request, connect to last byte. */
+  providerTimeoutMs: number;
+  twilio?: TwilioConfig;
+  whatsappCloud?: WhatsAppCloudConfig;
+  callbacks: { secret?: string; allowPrivate: boolean };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
-  const e: Static<typeof WorkerEnv> = parseEnv(WorkerEnv, env);
+  const e: WorkerEnv = parseEnv(WorkerEnv, env);
   return {
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
@@ -39,5 +77,39 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deliveryAttempts: e.DELIVERY_ATTEMPTS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     simulator: { latencyMs: e.SIMULATED_LATENCY_MS, failureRate: e.SIMULATED_FAILURE_RATE },
+    providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    twilio: twilioConfig(e),
+    whatsappCloud: whatsAppCloudConfig(e),
+    callbacks: { secret: e.CALLBACK_SECRET, allowPrivate: e.CALLBACK_ALLOW_PRIVATE },
   };
+}
+
+/** All of a Twilio account or none of it: a half-configured provider would fail every message. */
+function twilioConfig(e: WorkerEnv): TwilioConfig | undefined {
+  const senders = ['TWILIO_FROM', 'TWILIO_MESSAGING_SERVICE_SID', 'TWILIO_WHATSAPP_FROM'] as const;
+  const sender = senders.find((name) => e[name] !== undefined);
+  if (!e.TWILIO_ACCOUNT_SID && !e.TWILIO_AUTH_TOKEN && !sender) return undefined;
+  if (!e.TWILIO_ACCOUNT_SID) throw incomplete(`TWILIO_ACCOUNT_SID is required when ${e.TWILIO_AUTH_TOKEN ? 'TWILIO_AUTH_TOKEN' : sender} is set`);
+  if (!e.TWILIO_AUTH_TOKEN) throw incomplete('TWILIO_AUTH_TOKEN is required when TWILIO_ACCOUNT_SID is set');
+  if (!sender) throw incomplete('TWILIO_ACCOUNT_SID needs a sender: set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID (SMS) and/or TWILIO_WHATSAPP_FROM');
+  const config: TwilioConfig = { accountSid: e.TWILIO_ACCOUNT_SID, authToken: e.TWILIO_AUTH_TOKEN, baseUrl: trimSlash(e.TWILIO_BASE_URL) };
+  if (e.TWILIO_MESSAGING_SERVICE_SID) config.messagingServiceSid = e.TWILIO_MESSAGING_SERVICE_SID;
+  if (e.TWILIO_FROM) config.from = e.TWILIO_FROM;
+  if (e.TWILIO_WHATSAPP_FROM) config.whatsappFrom = e.TWILIO_WHATSAPP_FROM.replace(/^(whatsapp:)?/, 'whatsapp:');
+  return config;
+}
+
+function whatsAppCloudConfig(e: WorkerEnv): WhatsAppCloudConfig | undefined {
+  if (!e.WHATSAPP_TOKEN && !e.WHATSAPP_PHONE_NUMBER_ID) return undefined;
+  if (!e.WHATSAPP_TOKEN) throw incomplete('WHATSAPP_TOKEN is required when WHATSAPP_PHONE_NUMBER_ID is set');
+  if (!e.WHATSAPP_PHONE_NUMBER_ID) throw incomplete('WHATSAPP_PHONE_NUMBER_ID is required when WHATSAPP_TOKEN is set');
+  return { token: e.WHATSAPP_TOKEN, phoneNumberId: e.WHATSAPP_PHONE_NUMBER_ID, baseUrl: trimSlash(e.WHATSAPP_BASE_URL) };
+}
+
+function incomplete(problem: string): ConfigError {
+  return new ConfigError(`Invalid configuration: ${problem}`);
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
 }

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { CHANNELS, ConfigError } from '@punctual/shared';
 import { discoverRedis, type EmbeddedRedis } from '@punctual/store';
 import { loadConfig } from './config.js';
-import { startDeliveryWorker } from './worker.js';
+import { lockDurationFor, startDeliveryWorker } from './worker.js';
 import { startHealthServer } from './health-server.js';
 
 async function main() {
@@ -15,7 +15,19 @@ async function main() {
   const worker = await startDeliveryWorker({ config, redisUrl, log });
   const health = await startHealthServer(worker.redis, config.port);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
-  log.info({ redis: redisUrl.replace(/\/\/[^@]*@/, '//***@'), partitions: config.partitions, concurrency: config.concurrency, port: config.port }, 'worker started');
+  if (!config.callbacks.secret) log.warn('CALLBACK_SECRET is unset: callbacks are sent without an X-Signature header');
+  if (config.callbacks.allowPrivate) log.warn('CALLBACK_ALLOW_PRIVATE=true: callbacks may reach private and loopback addresses');
+  log.info(
+    {
+      redis: redisUrl.replace(/\/\/[^@]*@/, '//***@'),
+      partitions: config.partitions,
+      concurrency: config.concurrency,
+      port: config.port,
+      providerTimeoutMs: config.providerTimeoutMs,
+      lockMs: lockDurationFor(config.providerTimeoutMs),
+    },
+    'worker started',
+  );
 
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'closing after an error');

@@ -1,21 +1,38 @@
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { QUEUE_NAMES, type DeliveryJobData } from '@punctual/shared';
+import { QUEUE_NAMES, type CallbackJobData, type DeliveryJobData } from '@punctual/shared';
 import { DeliveryQueues, Keyspace, MessageStore, connectRedis, createRedis, type RedisClient } from '@punctual/store';
 import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
+import { sendCallback } from './processors/send-callback.js';
+import { CallbackQueues } from './callbacks/callback-queues.js';
+import { guardedLookup } from './callbacks/address-guard.js';
+import { createHttpAgent } from './http-client.js';
 import { startReconciler } from './reconciler.js';
 import { startDueAlarm } from './due-alarm.js';
 
 /**
- * Lock and stalled-check timing: a worker killed mid-delivery holds its job's lock for at most
- * LOCK_MS, and the stalled check runs every STALLED_MS, so another worker takes the job over
- * within ~9 s instead of BullMQ's default 60 s. Providers answer (or time out) well within the
- * lock, which BullMQ renews every LOCK_MS / 2.
+ * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
+ * expire, and the stalled check (every STALLED_MS) then hands them to another worker: recovery
+ * takes at most lock + STALLED_MS. The lock is PROVIDER_TIMEOUT_MS + LOCK_MARGIN_MS (at least
+ * MIN_LOCK_MS), so it always outlasts one provider request: a live worker whose lock renewal
+ * (every lock / 2) is held up by a slow event loop still finishes its request before anyone else
+ * may take the job. Defaults: 12 s lock, recovery within 15 s.
  */
-export const LOCK_MS = 6000;
+export const MIN_LOCK_MS = 6000;
+export const LOCK_MARGIN_MS = 2000;
 export const STALLED_MS = 3000;
+
+export function lockDurationFor(providerTimeoutMs: number): number {
+  return Math.max(MIN_LOCK_MS, providerTimeoutMs + LOCK_MARGIN_MS);
+}
+
+/**
+ * BullMQ only honours a manual rate limit (a provider 429) on workers that have a limiter, so
+ * every delivery worker gets one far above any real throughput: it never limits by itself.
+ */
+const DELIVERY_LIMITER = { max: 1_000_000, duration: 1000 };
 
 export interface DeliveryWorkerOptions {
   config: WorkerConfig;
@@ -27,44 +44,76 @@ export interface DeliveryWorkerOptions {
 export interface DeliveryWorker {
   workers: Worker<DeliveryJobData>[];
   redis: RedisClient;
+  callbackWorkers: Worker<CallbackJobData>[];
   channels: ChannelRegistry;
   close(): Promise<void>;
 }
 
-/** Starts one BullMQ worker per partition, the reconciler and the due alarms. */
+/** Starts one delivery and one callback BullMQ worker per partition, the reconciler and the due alarms. */
 export async function startDeliveryWorker({ config, redisUrl, log, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
   const redis = createRedis(redisUrl, 'worker');
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
   await connectRedis(redis, 30_000);
   await warnOnLowHz(redis, log);
 
+  const lockDuration = lockDurationFor(config.providerTimeoutMs);
   const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
   const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen });
   const deliveries = new DeliveryQueues(keyspace, redis);
-  const registry = channels ?? createChannelRegistry(config);
-  const deps = {
+  const callbacks = new CallbackQueues(keyspace, redis);
+  const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
+  const callbackAgent = createHttpAgent({
+    timeoutMs: config.providerTimeoutMs,
+    ...(config.callbacks.allowPrivate ? {} : { lookup: guardedLookup() }),
+  });
+  const registry = channels ?? createChannelRegistry(config, providerAgent);
+  const deliverDeps = {
     store,
     channels: registry,
     log,
     maxAttempts: config.deliveryAttempts,
     backoff: fullJitterBackoff(1000, 5 * 60_000),
+    rateLimit: (id: string, ms: number) => deliveries.of(id).rateLimit(ms),
+    callbacks,
   };
+  const callbackDeps = {
+    dispatcher: callbackAgent,
+    secret: config.callbacks.secret,
+    allowPrivate: config.callbacks.allowPrivate,
+    timeoutMs: config.providerTimeoutMs,
+  };
+  const timing = { lockDuration, stalledInterval: STALLED_MS, maxStalledCount: 3, autorun: true };
 
   const workers = keyspace.allTags().map(
     (prefix) =>
-      new Worker<DeliveryJobData>(QUEUE_NAMES.deliveries, (job, token) => deliverMessage(job, token, deps), {
+      new Worker<DeliveryJobData>(QUEUE_NAMES.deliveries, (job, token) => deliverMessage(job, token, deliverDeps), {
         connection: createRedis(redisUrl, 'worker'),
         prefix,
         concurrency: config.concurrency,
-        lockDuration: LOCK_MS,
-        stalledInterval: STALLED_MS,
-        maxStalledCount: 3,
-        autorun: true,
+        limiter: DELIVERY_LIMITER,
+        ...timing,
       }),
   );
   for (const worker of workers) {
     worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
     worker.on('failed', (job, err) => log.error({ messageId: job?.id, err }, 'delivery job failed unexpectedly'));
+  }
+  // Their own queue and workers: a slow or dead callback receiver never holds up a delivery.
+  const callbackWorkers = keyspace.allTags().map(
+    (prefix) =>
+      new Worker<CallbackJobData>(QUEUE_NAMES.callbacks, (job) => sendCallback(job, callbackDeps), {
+        connection: createRedis(redisUrl, 'worker'),
+        prefix,
+        concurrency: config.concurrency,
+        ...timing,
+      }),
+  );
+  for (const worker of callbackWorkers) {
+    worker.on('error', (err) => log.warn({ err: err.message }, 'callback worker error'));
+    worker.on('failed', (job, err) => {
+      const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
+      log[final ? 'warn' : 'info']({ messageId: job?.data.record.id, attempt: job?.attemptsMade, error: err.message }, final ? 'callback given up' : 'callback will be retried');
+    });
   }
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, store, deliveries, log }, config.reconcileIntervalMs);
@@ -72,14 +121,16 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
   return {
     workers,
     redis,
+    callbackWorkers,
     channels: registry,
     async close() {
       for (const stop of stopAlarms) stop();
       await stopReconciler();
-      // Lets in-flight deliveries finish; what does not is taken over by another worker.
-      await Promise.all(workers.map((w) => w.close()));
-      await Promise.all(workers.map((w) => w.disconnect()));
-      await deliveries.close();
+      // Lets in-flight jobs finish; what does not is taken over by another worker.
+      await Promise.all([...workers, ...callbackWorkers].map((w) => w.close()));
+      await Promise.all([...workers, ...callbackWorkers].map((w) => w.disconnect()));
+      await Promise.all([deliveries.close(), callbacks.close()]);
+      await Promise.all([providerAgent.close(), callbackAgent.close()]);
       await redis.quit().catch(() => redis.disconnect());
     },
   };

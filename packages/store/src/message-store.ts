@@ -167,6 +167,11 @@ export class MessageStore {
     return this.workerTransition('retryMessage', id, now, lastError, nextAttemptAt);
   }
 
+  /** Gives an unused claim back (provider rate limit): the attempt it counted is returned. */
+  releaseClaim(id: string, now: number, lastError: string) {
+    return this.workerTransition('releaseClaim', id, now, lastError);
+  }
+
   /** A page of a tenant's list, merged across partitions from a (score, id) boundary. */
   async list(tenant: string, status: ListedStatus, options: ListOptions): Promise<Page> {
     const dir = LISTED_STATUSES[status];

@@ -173,6 +173,23 @@ count('retried', rec.channel)
 return {'ok', publish('messageRetrying', KEYS[1], ARGV[3])}
 `);
 
+/**
+ * A claim given back unused: the provider asked the whole channel to slow down (HTTP 429), so the
+ * attempt does not count. Stays sending; no event, the next claim publishes messageSending again.
+ * ARGV: base, now, maxlen, lastError
+ */
+export const releaseClaim = script(`
+local rec = read(KEYS[1])
+if not rec then return {'missing'} end
+if rec.status ~= 'sending' then return {'final', rec.status} end
+if tonumber(rec.attempts) > 0 then rcall('HINCRBY', KEYS[1], 'attempts', -1) end
+rcall('HSET', KEYS[1], 'lastError', ARGV[4])
+touch(KEYS[1], ARGV[2])
+count('throttled', rec.channel)
+local _, flat = read(KEYS[1])
+return {'ok', flat}
+`);
+
 /** failed → scheduled now, attempts start again. ARGV: base, now, maxlen, tenant */
 export const rescheduleFailedMessage = script(`
 local rec = read(KEYS[1])

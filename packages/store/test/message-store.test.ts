@@ -123,6 +123,16 @@ describe('MessageStore', () => {
     expect((await store.list('claims', 'scheduled', { limit: 10 })).messages).toEqual([]);
   });
 
+  it('gives a rate-limited claim back without counting the attempt', async () => {
+    const m = await schedule('release', { sendAt: Date.now() });
+    await store.claim(m.id, Date.now());
+    const released = await store.releaseClaim(m.id, Date.now(), '20429: Too Many Requests');
+    expect(released).toMatchObject({ status: 'sending', attempts: 0, lastError: '20429: Too Many Requests', version: 3 });
+    expect(await store.claim(m.id, Date.now())).toMatchObject({ outcome: 'claimed', record: { attempts: 1 } });
+    await store.markDelivered(m.id, Date.now(), 'SM1', 0);
+    expect(await store.releaseClaim(m.id, Date.now(), 'late')).toBeNull();
+  });
+
   it('round-trips cursors and rejects forged ones', () => {
     const cursor = encodeCursor({ score: 1735689600000, id: '01J0000000000000000000000A' });
     expect(decodeCursor(cursor)).toEqual({ score: 1735689600000, id: '01J0000000000000000000000A' });

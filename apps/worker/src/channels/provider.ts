@@ -21,18 +21,22 @@ export interface ChannelProvider {
 }
 
 /**
- * A provider's refusal. Transient ones (network, 429, 5xx) are retried with backoff; permanent
- * ones fail the message at once. `message` starts with the provider's code.
+ * A provider's refusal. Transient ones (network, timeout, 5xx) are retried with backoff; permanent
+ * ones fail the message at once; rate-limited ones (HTTP 429) slow the whole queue down without
+ * spending an attempt. `message` starts with the provider's code.
  */
 export class ProviderError extends Error {
   override name = 'ProviderError';
   readonly transient: boolean;
-  /** The provider asked us to slow down (HTTP 429): wait at least this long. */
+  /** The provider's throughput limit was hit: pause the channel instead of counting an attempt. */
+  readonly rateLimited: boolean;
+  /** The provider asked us to wait at least this long (Retry-After). */
   readonly retryAfterMs?: number;
 
-  constructor(message: string, options: { transient: boolean; retryAfterMs?: number }) {
+  constructor(message: string, options: { transient: boolean; rateLimited?: boolean; retryAfterMs?: number }) {
     super(message);
-    this.transient = options.transient;
+    this.transient = options.transient || options.rateLimited === true;
+    this.rateLimited = options.rateLimited === true;
     this.retryAfterMs = options.retryAfterMs;
   }
 }

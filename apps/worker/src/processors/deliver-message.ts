@@ -1,9 +1,10 @@
-import { DelayedError, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { DeliveryJobData } from '@punctual/shared';
-import type { MessageStore, StoredFields } from '@punctual/store';
+import { toRecord, type MessageStore, type StoredFields } from '@punctual/store';
 import type { ChannelRegistry } from '../channels/registry.js';
 import { ProviderError, type OutboundMessage } from '../channels/provider.js';
+import type { CallbackQueues } from '../callbacks/callback-queues.js';
 
 export interface DeliverDeps {
   store: MessageStore;
@@ -13,7 +14,15 @@ export interface DeliverDeps {
   maxAttempts: number;
   /** Delay before the next attempt, given the number of attempts made so far. */
   backoff: (attempts: number) => number;
+  /** Pauses the message's delivery queue, on every worker of the fleet (BullMQ manual rate limit). */
+  rateLimit: (id: string, ms: number) => Promise<void>;
+  callbacks: CallbackQueues;
 }
+
+/** Pause of the queue after a provider 429 that names no Retry-After, and the range honoured. */
+export const RATE_LIMIT_PAUSE_MS = 1000;
+const MIN_RATE_LIMIT_PAUSE_MS = 100;
+const MAX_RATE_LIMIT_PAUSE_MS = 30_000;
 
 /** The API enqueues the job just before it writes the record: give the record time to land. */
 const RECORD_GRACE_MS = 5000;
@@ -32,32 +41,65 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     deps.log.warn({ messageId: id }, 'delivery job without a message record: dropped');
     return;
   }
-  if (claim.outcome === 'final') return;
+  if (claim.outcome === 'final') return queueMissedCallback(id, claim.status, deps);
   if (claim.outcome === 'early') return redelay(job, token, claim.sendAt);
 
   const { record, fields } = claim;
   const log = deps.log.child({ messageId: id, tenant: fields.tenant, channel: record.channel, attempt: record.attempts });
   const provider = deps.channels.get(record.channel);
   const startedAt = Date.now();
+  let providerMessageId: string;
   try {
     if (!provider) throw new ProviderError(`NO_PROVIDER: no provider for channel ${record.channel}`, { transient: false });
-    const { providerMessageId } = await provider.send(outbound(fields));
-    // a message scheduled in the past is due from the moment it was created
-    const lateness = startedAt - Math.max(record.sendAt, Number(fields.createdAt));
-    await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);
-    log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
+    ({ providerMessageId } = await provider.send(outbound(fields)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
-    if (!failure.transient || record.attempts >= deps.maxAttempts) {
-      await deps.store.markFailed(id, Date.now(), failure.message);
-      log.warn({ error: failure.message }, 'delivery failed');
-      return;
-    }
-    const nextAt = Date.now() + Math.max(deps.backoff(record.attempts), failure.retryAfterMs ?? 0);
-    await deps.store.markRetrying(id, Date.now(), failure.message, nextAt);
-    log.info({ error: failure.message, nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
-    return redelay(job, token, nextAt);
+    return handleRefusal(failure, job, token, record.attempts, deps, log);
   }
+  // A Redis error from here fails the job and BullMQ runs it again: the claim refuses it if the
+  // delivery was recorded, else the message is sent again (at least once to the provider).
+  // a message scheduled in the past is due from the moment it was created
+  const lateness = startedAt - Math.max(record.sendAt, Number(fields.createdAt));
+  const delivered = await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);
+  log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
+  if (delivered) await deps.callbacks.notify('messageDelivered', delivered);
+}
+
+/**
+ * A 429 gives the attempt back and pauses the queue; a permanent error, or a transient one on the
+ * last attempt, fails the message; any other transient error retries after a backoff.
+ */
+async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, attempts: number, deps: DeliverDeps, log: Logger) {
+  const { id } = job.data;
+  if (failure.rateLimited) {
+    const pauseMs = Math.min(MAX_RATE_LIMIT_PAUSE_MS, Math.max(MIN_RATE_LIMIT_PAUSE_MS, failure.retryAfterMs ?? RATE_LIMIT_PAUSE_MS));
+    await deps.store.releaseClaim(id, Date.now(), failure.message);
+    await deps.rateLimit(id, pauseMs);
+    log.warn({ error: redactNumbers(failure.message), pauseMs }, 'provider rate limit: queue paused, attempt not counted');
+    throw Worker.RateLimitError();
+  }
+  if (!failure.transient || attempts >= deps.maxAttempts) {
+    const failed = await deps.store.markFailed(id, Date.now(), failure.message);
+    log.warn({ error: redactNumbers(failure.message) }, 'delivery failed');
+    if (failed) await deps.callbacks.notify('messageFailed', failed);
+    return;
+  }
+  const nextAt = Date.now() + Math.max(deps.backoff(attempts), failure.retryAfterMs ?? 0);
+  await deps.store.markRetrying(id, Date.now(), failure.message, nextAt);
+  log.info({ error: redactNumbers(failure.message), nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
+  return redelay(job, token, nextAt);
+}
+
+/**
+ * A job that runs after its message reached delivered or failed belonged to a worker that died
+ * before finishing it, maybe before queueing the callback: queue it (again). The callback job id
+ * makes this a no-op when it was queued already.
+ */
+async function queueMissedCallback(id: string, status: string, deps: DeliverDeps): Promise<void> {
+  if (status !== 'delivered' && status !== 'failed') return;
+  const fields = await deps.store.fields(id);
+  if (fields?.callbackUrl === undefined || fields.status !== status) return;
+  await deps.callbacks.notify(status === 'delivered' ? 'messageDelivered' : 'messageFailed', toRecord(fields));
 }
 
 async function redelay(job: Job, token: string | undefined, timestamp: number): Promise<never> {
@@ -74,6 +116,11 @@ function outbound(fields: StoredFields): OutboundMessage {
   if (fields.message !== undefined) message.message = fields.message;
   if (fields.template !== undefined) message.template = JSON.parse(fields.template);
   return message;
+}
+
+/** Providers quote the recipient in some errors ("The 'To' number +1555… is not valid"): logs never carry it. */
+function redactNumbers(text: string): string {
+  return text.replace(/\+?\d{7,15}/g, '[number]');
 }
 
 function errorText(err: unknown): string {

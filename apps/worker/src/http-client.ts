@@ -1,0 +1,73 @@
+import type { LookupFunction } from 'node:net';
+import { Agent, request, type Dispatcher } from 'undici';
+
+export interface HttpAgentOptions {
+  /** Deadline of one request, connect included. */
+  timeoutMs: number;
+  /** Resolves host names before connecting (the callback address guard). */
+  lookup?: LookupFunction;
+}
+
+/** A keep-alive connection pool; whoever creates one closes it. */
+export function createHttpAgent({ timeoutMs, lookup }: HttpAgentOptions): Agent {
+  return new Agent({
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 60_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connect: { timeout: timeoutMs, ...(lookup ? { lookup } : {}) },
+  });
+}
+
+export type IncomingHttpHeaders = Record<string, string | string[] | undefined>;
+
+export interface HttpAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** No complete answer within the deadline: the request may or may not have been acted on. */
+export class RequestTimeout extends Error {
+  override name = 'RequestTimeout';
+}
+
+/** POSTs a body and reads the whole answer within `timeoutMs`, or throws. */
+export async function post(
+  dispatcher: Dispatcher,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<HttpAnswer> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const response = await request(url, { method: 'POST', headers, body, dispatcher, signal });
+    return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+  } catch (err) {
+    if (signal.aborted || (err instanceof Error && /Timeout/.test(err.name + (err as { code?: string }).code))) {
+      throw new RequestTimeout(`no answer within ${timeoutMs} ms`);
+    }
+    throw err;
+  }
+}
+
+/** `CODE: message` of a network error, its cause's code when it has one. */
+export function networkErrorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: string; message?: string } | undefined;
+  const code = cause?.code ?? (err as { code?: string }).code;
+  const message = cause?.message && cause.message !== err.message ? `${err.message} (${cause.message})` : err.message;
+  return code ? `${code}: ${message}` : message;
+}
+
+/** Retry-After (seconds or an HTTP date) in ms, if the answer carries one. */
+export function retryAfterMs(headers: IncomingHttpHeaders, now = Date.now()): number | undefined {
+  const value = headers['retry-after'];
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return undefined;
+  const seconds = Number(text);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

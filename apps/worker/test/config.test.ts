@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import type { Agent } from 'undici';
+import { ConfigError } from '@punctual/shared';
+import { loadConfig } from '../src/config.js';
+import { createChannelRegistry } from '../src/channels/registry.js';
+import { lockDurationFor } from '../src/worker.js';
+import { TWILIO_SERVICE_SID, TWILIO_SID, twilioEnv, whatsAppCloudEnv } from '../../../test-support/providers.js';
+
+const configError = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a configuration error');
+};
+
+/** The registry only keeps the dispatcher for later requests: none is made here. */
+const names = (env: Record<string, string>) => {
+  const registry = createChannelRegistry(loadConfig(env), {} as Agent);
+  return { sms: registry.get('sms')!.name, whatsapp: registry.get('whatsapp')!.name };
+};
+
+describe('worker configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ providerTimeoutMs: 10_000, callbacks: { allowPrivate: false }, twilio: undefined, whatsappCloud: undefined });
+    expect(config.callbacks.secret).toBeUndefined();
+    expect(loadConfig(twilioEnv('https://api.twilio.com/')).twilio!.baseUrl).toBe('https://api.twilio.com');
+    expect(loadConfig({ ...twilioEnv('x'), TWILIO_BASE_URL: '' }).twilio!.baseUrl).toBe('https://api.twilio.com');
+    expect(loadConfig(whatsAppCloudEnv('')).whatsappCloud!.baseUrl).toBe('https://graph.facebook.com/v21.0');
+    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: 'true', CALLBACK_SECRET: 's3cret' }).callbacks).toEqual({ allowPrivate: true, secret: 's3cret' });
+  });
+
+  it('refuses a partial Twilio or WhatsApp configuration with one clear line', () => {
+    expect(configError({ TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_FROM: '+15005550006' })).toBe(
+      'Invalid configuration: TWILIO_AUTH_TOKEN is required when TWILIO_ACCOUNT_SID is set',
+    );
+    expect(configError({ TWILIO_AUTH_TOKEN: 't' })).toBe('Invalid configuration: TWILIO_ACCOUNT_SID is required when TWILIO_AUTH_TOKEN is set');
+    expect(configError({ TWILIO_FROM: '+15005550006' })).toBe('Invalid configuration: TWILIO_ACCOUNT_SID is required when TWILIO_FROM is set');
+    expect(configError({ TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 't' })).toMatch(/needs a sender: set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID/);
+    expect(configError({ ...twilioEnv(''), TWILIO_ACCOUNT_SID: 'AC123' })).toMatch(/^Invalid configuration: TWILIO_ACCOUNT_SID /);
+    expect(configError({ WHATSAPP_TOKEN: 't' })).toBe('Invalid configuration: WHATSAPP_PHONE_NUMBER_ID is required when WHATSAPP_TOKEN is set');
+    expect(configError({ WHATSAPP_PHONE_NUMBER_ID: '123' })).toBe('Invalid configuration: WHATSAPP_TOKEN is required when WHATSAPP_PHONE_NUMBER_ID is set');
+    expect(configError({ CALLBACK_ALLOW_PRIVATE: 'maybe' })).toMatch(/^Invalid configuration: CALLBACK_ALLOW_PRIVATE /);
+    expect(configError({ PROVIDER_TIMEOUT_MS: '10' })).toMatch(/^Invalid configuration: PROVIDER_TIMEOUT_MS /);
+  });
+
+  it('picks each channel provider from the configuration', () => {
+    expect(names({})).toEqual({ sms: expect.stringMatching(/^simulator/), whatsapp: expect.stringMatching(/^simulator/) });
+    expect(names(twilioEnv('https://api.twilio.com'))).toEqual({ sms: 'twilio (From +15005550006)', whatsapp: expect.stringMatching(/^simulator/) });
+    expect(names(twilioEnv('https://api.twilio.com', { TWILIO_MESSAGING_SERVICE_SID: TWILIO_SERVICE_SID, TWILIO_WHATSAPP_FROM: '+14155238886' }))).toEqual({
+      sms: `twilio (MessagingServiceSid ${TWILIO_SERVICE_SID})`,
+      whatsapp: 'twilio (whatsapp:+14155238886)',
+    });
+    expect(names({ ...twilioEnv('https://api.twilio.com', { TWILIO_WHATSAPP_FROM: 'whatsapp:+14155238886' }), ...whatsAppCloudEnv('') })).toEqual({
+      sms: 'twilio (From +15005550006)',
+      whatsapp: 'whatsapp cloud api (phone number id 106540352242922)',
+    });
+  });
+
+  it('keeps the job lock longer than one provider request', () => {
+    expect(lockDurationFor(10_000)).toBe(12_000);
+    expect(lockDurationFor(1000)).toBe(6000);
+    for (const timeout of [100, 5000, 10_000, 120_000]) expect(lockDurationFor(timeout)).toBeGreaterThan(timeout);
+  });
+});

@@ -8,11 +8,18 @@ import type { ErrorObject } from 'ajv';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
 import tenantPlugin from './plugins/app/tenant.js';
+import feedPlugin from './plugins/app/feed.js';
+import { CLOSE_GOING_AWAY } from './feed/subscriber.js';
 import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
+import wsRoutes from './routes/ws.js';
 
 export const BODY_LIMIT = 64 * 1024;
+/** Feed clients only ever send control frames. */
+const WS_MAX_INCOMING_BYTES = 4 * 1024;
+/** How long a closing feed client has to answer before its socket is cut at shutdown. */
+const WS_CLOSE_GRACE_MS = 2000;
 
 export interface BuildOptions {
   config: ApiConfig;
@@ -24,11 +31,13 @@ export interface BuildOptions {
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
+  426: 'Upgrade Required',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -64,7 +73,7 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   // Bodies are JSON only: anything else is a 415.
   app.removeContentTypeParser('text/plain');
 
-  await app.register(websocket);
+  await app.register(websocket, { options: { maxPayload: WS_MAX_INCOMING_BYTES }, preClose: closeWebSockets });
   await app.register(redisPlugin, { url: redisUrl });
   await app.register(messagesPlugin, {
     queuePrefix: config.queuePrefix,
@@ -72,11 +81,28 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
     eventsMaxLen: config.eventsMaxLen,
   });
   await app.register(tenantPlugin);
+  await app.register(feedPlugin, {
+    redisUrl,
+    pingIntervalMs: config.wsPingIntervalMs,
+    maxBufferedBytes: config.wsMaxBufferedBytes,
+  });
 
   await app.register(healthRoutes);
   await app.register(scheduledRoutes);
   await app.register(historyRoutes);
+  await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });
   return app;
+}
+
+/** Shutdown tells every WebSocket client the server is going away (1001), then stops waiting for slow ones. */
+function closeWebSockets(this: FastifyInstance, done: () => void) {
+  const server = this.websocketServer;
+  for (const client of server.clients) client.close(CLOSE_GOING_AWAY, 'server shutting down');
+  const cutOff = setTimeout(() => {
+    for (const client of server.clients) client.terminate();
+  }, WS_CLOSE_GRACE_MS);
+  server.close(() => clearTimeout(cutOff));
+  done();
 }
 
 function errorHandler(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {

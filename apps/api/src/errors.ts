@@ -25,3 +25,6 @@ export class InvalidField extends Error {
     super(`${path} ${message}`);
   }
 }
+
+export const OriginNotAllowed = define('ORIGIN_NOT_ALLOWED', 'Origin %s may not open the live feed');
+export const UpgradeRequired = define('UPGRADE_REQUIRED', 'GET /ws is a WebSocket: send an upgrade request');

@@ -26,6 +26,7 @@ export const CommonEnv = {
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   QUEUE_PREFIX: Type.String({ default: 'punctual', pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
   QUEUE_PARTITIONS: EnvInt(1, 1, 1024),
+  /** Events each partition's feed stream keeps (approximate MAXLEN trim): how far back `?since=` can replay. */
   EVENTS_MAX_LEN: EnvInt(100_000, 100),
   LOG_LEVEL: LogLevel,
   NODE_ENV: Type.String({ default: 'development' }),

@@ -5,3 +5,5 @@ export * from './message-store.js';
 export * from './delivery-queues.js';
 export * from './redis.js';
 export * from './embedded-redis.js';
+export * from './api-key-store.js';
+export * from './idempotency-store.js';

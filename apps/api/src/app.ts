@@ -1,12 +1,20 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
+import type { DestinationStream } from 'pino';
 import { ERROR_CODES } from '@punctual/shared';
 import type { ApiConfig } from './config.js';
 import { InvalidField, RedisUnavailable } from './errors.js';
 import { validatorCompiler } from './validation.js';
+import { registerJsonParser } from './json-body.js';
+import { RequestLogController, loggerOptions } from './logger.js';
+import corsPlugin from './plugins/external/cors.js';
+import helmetPlugin from './plugins/external/helmet.js';
+import rateLimitPlugin from './plugins/external/rate-limit.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
-import tenantPlugin from './plugins/app/tenant.js';
+import authPlugin from './plugins/app/auth.js';
+import requestLogPlugin from './plugins/app/request-log.js';
+import idempotencyPlugin from './plugins/app/idempotency.js';
 import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
@@ -17,7 +25,8 @@ export interface BuildOptions {
   config: ApiConfig;
   /** Where Redis is (the config's REDIS_URL or the embedded default found at start). */
   redisUrl: string;
-  logger?: FastifyServerOptions['logger'];
+  /** false: no log at all; a stream: the JSON log lines go there instead of stdout. */
+  logger?: false | DestinationStream;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -35,14 +44,11 @@ const STATUS_TEXT: Record<number, string> = {
 
 export async function buildApp({ config, redisUrl, logger }: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: logger ?? {
-      level: config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
-    },
+    logger: logger === false ? false : loggerOptions(config.logLevel, logger),
     bodyLimit: BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    disableRequestLogging: false,
+    logController: new RequestLogController(),
   }).withTypeProvider();
 
   app.setValidatorCompiler(validatorCompiler());
@@ -57,18 +63,28 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   });
   // Bodies are JSON only: anything else is a 415.
   app.removeContentTypeParser('text/plain');
+  registerJsonParser(app);
 
   await app.register(websocket);
+  await app.register(corsPlugin, { origins: config.corsOrigins });
+  await app.register(helmetPlugin);
+
   await app.register(redisPlugin, { url: redisUrl });
   await app.register(messagesPlugin, {
     queuePrefix: config.queuePrefix,
     partitions: config.partitions,
     eventsMaxLen: config.eventsMaxLen,
   });
-  await app.register(tenantPlugin);
+  await app.register(authPlugin, { apiKeys: config.apiKeys, nodeEnv: config.nodeEnv });
+  await app.register(requestLogPlugin);
+  // Open dev mode has no limit; the limiter's hooks attach to the routes registered after it.
+  if (app.authRequired && config.rateLimit.max > 0) {
+    await app.register(rateLimitPlugin, config.rateLimit);
+  }
+  await app.register(idempotencyPlugin);
 
   await app.register(healthRoutes);
-  await app.register(scheduledRoutes);
+  await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(historyRoutes);
   return app;
 }

@@ -1,11 +1,25 @@
+import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, EnvInt, parseEnv } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvInt, TENANT_PATTERN, parseEnv } from '@punctual/shared';
+import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
   ...CommonEnv,
   PORT: EnvInt(4000, 0, 65535),
   HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
+  API_KEYS: Type.Optional(Type.String()),
+  API_KEYS_FILE: Type.Optional(Type.String()),
+  RATE_LIMIT_MAX: EnvInt(6000, 0),
+  RATE_LIMIT_WINDOW_MS: EnvInt(60_000, 1),
+  MAX_SCHEDULED_PER_TENANT: EnvInt(500_000, 1),
+  CORS_ORIGINS: Type.Optional(Type.String()),
 });
+
+/** A configured API key, kept only as its sha256. */
+export interface StaticApiKey {
+  tenant: string;
+  keyHash: string;
+}
 
 export interface ApiConfig {
   port: number;
@@ -17,6 +31,13 @@ export interface ApiConfig {
   eventsMaxLen: number;
   logLevel: string;
   nodeEnv: string;
+  /** From API_KEYS and API_KEYS_FILE; keys created with `pnpm keys` live in Redis. */
+  apiKeys: StaticApiKey[];
+  /** Requests per tenant per window; 0 = no limit. */
+  rateLimit: { max: number; windowMs: number };
+  maxScheduledPerTenant: number;
+  /** Origins allowed by CORS; empty = no cross-origin access; `*` = any. */
+  corsOrigins: string[];
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): ApiConfig {
@@ -30,5 +51,64 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     eventsMaxLen: e.EVENTS_MAX_LEN,
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
+    apiKeys: [
+      ...parseApiKeys(e.API_KEYS ?? '', 'API_KEYS'),
+      ...(e.API_KEYS_FILE ? parseApiKeys(readKeysFile(e.API_KEYS_FILE), 'API_KEYS_FILE') : []),
+    ],
+    rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
+    maxScheduledPerTenant: e.MAX_SCHEDULED_PER_TENANT,
+    corsOrigins: parseOrigins(e.CORS_ORIGINS ?? ''),
   };
+}
+
+const TENANT = new RegExp(TENANT_PATTERN);
+
+/**
+ * `tenant:key` entries separated by commas or new lines; `#` starts a comment. Errors name the
+ * entry by position, never by content: the content is a secret.
+ */
+export function parseApiKeys(text: string, source: string): StaticApiKey[] {
+  const entries = text
+    .split('\n')
+    .map((line) => line.replace(/(^|\s)#.*$/, ''))
+    .flatMap((line) => line.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const tenants = new Map<string, string>();
+  return entries.map((entry, i) => {
+    const colon = entry.indexOf(':');
+    const tenant = entry.slice(0, colon);
+    const key = entry.slice(colon + 1);
+    if (colon < 0 || !TENANT.test(tenant) || key === '' || /\s/.test(key)) {
+      throw new ConfigError(
+        `Invalid configuration: ${source} entry ${i + 1} must be tenant:key (tenant matching ${TENANT_PATTERN}, key without spaces)`,
+      );
+    }
+    const keyHash = hashApiKey(key);
+    const owner = tenants.get(keyHash);
+    if (owner !== undefined && owner !== tenant) {
+      throw new ConfigError(`Invalid configuration: ${source} entry ${i + 1} gives tenant ${tenant} the key of tenant ${owner}`);
+    }
+    tenants.set(keyHash, tenant);
+    return { tenant, keyHash };
+  });
+}
+
+function readKeysFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`Invalid configuration: API_KEYS_FILE cannot be read (${reason}: ${path})`);
+  }
+}
+
+function parseOrigins(text: string): string[] {
+  const origins = text.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entries must be * or scheme://host[:port] (got "${origin}")`);
+    }
+  }
+  return origins;
 }

@@ -46,6 +46,8 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   const app = Fastify({
     logger: logger === false ? false : loggerOptions(config.logLevel, logger),
     bodyLimit: BODY_LIMIT,
+    // a long malformed id still reaches its route, and its 404 says "message not found"
+    routerOptions: { maxParamLength: 1024 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     logController: new RequestLogController(),
@@ -94,10 +96,7 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: impor
     reply.code(statusCode).send({ statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details ? { details } : {}) });
 
   if (error.validation) {
-    const details = error.validation.map((v) => ({
-      path: v.instancePath || (v.params && 'missingProperty' in v.params ? `/${String(v.params.missingProperty)}` : '/'),
-      message: v.message ?? 'is invalid',
-    }));
+    const details = error.validation.map(validationDetail);
     const where = error.validationContext ?? 'request';
     return send(400, 'VALIDATION_ERROR', `${where} is invalid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
   }
@@ -128,6 +127,18 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: impor
   }
   request.log.error({ err: error }, 'unexpected error');
   return send(500, 'INTERNAL_ERROR', 'Internal Server Error');
+}
+
+/** One ajv error as {path, message}, naming the field itself for unknown and missing fields. */
+function validationDetail(v: NonNullable<FastifyError['validation']>[number]) {
+  const params = (v.params ?? {}) as Record<string, unknown>;
+  if (typeof params.additionalProperty === 'string') {
+    return { path: `${v.instancePath}/${params.additionalProperty}`, message: 'is not a known field' };
+  }
+  if (typeof params.missingProperty === 'string') {
+    return { path: `${v.instancePath}/${params.missingProperty}`, message: 'is required' };
+  }
+  return { path: v.instancePath || '/', message: v.message ?? 'is invalid' };
 }
 
 function isRedisError(error: Error, app: FastifyInstance): boolean {

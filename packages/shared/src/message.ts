@@ -152,7 +152,8 @@ export type ListQuery = Static<typeof ListQuery>;
 /** Routes that take no query parameters refuse unknown ones instead of ignoring them. */
 export const NoQuery = Type.Object({}, { additionalProperties: false });
 
-export const MessageIdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+/** Any text: a malformed id names no message, so it is a 404 like an unknown one, not a 400. */
+export const MessageIdParams = Type.Object({ id: Type.String() });
 
 export const MessageEnvelope = Type.Object({ success: Type.Literal(true), data: MessageRecord });
 export const CreatedEnvelope = Type.Object({

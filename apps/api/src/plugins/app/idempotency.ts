@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { IdempotencyStore } from '@punctual/store';
 import { IdempotencyInProgress, IdempotencyKeyReused } from '../../errors.js';
+import { bindLog } from '../../logger.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -44,6 +45,8 @@ export default fp(
       }
       if (found.bodyHash !== bodyHash) throw new IdempotencyKeyReused();
       if (found.state === 'pending') throw new IdempotencyInProgress();
+      const created = (JSON.parse(found.body) as { id?: unknown }).id;
+      if (typeof created === 'string') bindLog(reply, { messageId: created });
       request.log.info('idempotent replay');
       return reply
         .code(found.statusCode)

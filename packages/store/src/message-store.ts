@@ -209,8 +209,8 @@ export class MessageStore {
   }
 
   /**
-   * Gives slots back. The transition it follows has happened already, so a failure here only
-   * leaves the counter high until the reconciler corrects it: it is logged by nobody, not thrown.
+   * Gives slots back. The transition it follows has happened already, so a failure here is not
+   * the caller's: it is swallowed, and the counter stays high until the reconciler corrects it.
    */
   async releaseScheduled(tenant: string, count = 1): Promise<void> {
     await this.redis.releaseScheduledSlot(this.keys.tenantScheduled(tenant), count).catch(() => {});

@@ -48,10 +48,10 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
       const now = Date.now();
       const input = toNewMessage(request.body, now);
       const id = app.store.newMessageId(now);
-      bindLog(reply, { messageId: id });
       if (!(await app.store.reserveScheduled(request.tenant, maxScheduledPerTenant))) {
         throw new ScheduledLimitReached(maxScheduledPerTenant);
       }
+      bindLog(reply, { messageId: id });
       try {
         // Job first: if the record write then fails, the job finds no record and does nothing,
         // so a 5xx really means nothing was stored.

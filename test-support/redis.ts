@@ -12,16 +12,26 @@ export function uniquePrefix(name: string): string {
   return `t-${name}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Deletes every key of a prefix (all partitions). */
+/** Every key of a prefix: the partitions' `{prefix-pN}…` and the global `{prefix}:…`. */
+export async function keysOfPrefix(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pattern of [`{${prefix}-p*`, `{${prefix}}:*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+  }
+  return found;
+}
+
+/** Deletes every key of a prefix (all partitions and the global keys). */
 export async function deletePrefix(prefix: string, url = redisUrl()): Promise<void> {
   const redis = new Redis(url);
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}-p*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    const keys = await keysOfPrefix(redis, prefix);
+    for (let i = 0; i < keys.length; i += 1000) await redis.unlink(...keys.slice(i, i + 1000));
   } finally {
     redis.disconnect();
   }

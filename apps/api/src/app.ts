@@ -1,5 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
+import type { DestinationStream } from 'pino';
 import { ERROR_CODES } from '@punctual/shared';
 import type { ApiConfig } from './config.js';
 import { InvalidField, RedisUnavailable } from './errors.js';
@@ -7,9 +8,16 @@ import { validationDetails, validatorCompiler } from './validation.js';
 import type { ErrorObject } from 'ajv';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
-import tenantPlugin from './plugins/app/tenant.js';
 import feedPlugin from './plugins/app/feed.js';
 import { CLOSE_GOING_AWAY } from './feed/subscriber.js';
+import { registerJsonParser } from './json-body.js';
+import { RequestLogController, loggerOptions } from './logger.js';
+import corsPlugin from './plugins/external/cors.js';
+import helmetPlugin from './plugins/external/helmet.js';
+import rateLimitPlugin from './plugins/external/rate-limit.js';
+import authPlugin from './plugins/app/auth.js';
+import requestLogPlugin from './plugins/app/request-log.js';
+import idempotencyPlugin from './plugins/app/idempotency.js';
 import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
@@ -25,7 +33,8 @@ export interface BuildOptions {
   config: ApiConfig;
   /** Where Redis is (the config's REDIS_URL or the embedded default found at start). */
   redisUrl: string;
-  logger?: FastifyServerOptions['logger'];
+  /** false: no log at all; a stream: the JSON log lines go there instead of stdout. */
+  logger?: false | DestinationStream;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -45,19 +54,17 @@ const STATUS_TEXT: Record<number, string> = {
 
 export async function buildApp({ config, redisUrl, logger }: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: logger ?? {
-      level: config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
-    },
+    logger: logger === false ? false : loggerOptions(config.logLevel, logger),
     bodyLimit: BODY_LIMIT,
+    // a long malformed id still reaches its route, and its 404 says "message not found"
+    routerOptions: { maxParamLength: 2048 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    // A long malformed id is still just an unknown message (404), not a router error.
-    maxParamLength: 2048,
     frameworkErrors: (error, _request, reply: FastifyReply) => {
       const statusCode = error.statusCode ?? 400;
       reply.code(statusCode).send({ statusCode, code: 'BAD_REQUEST', error: STATUS_TEXT[statusCode] ?? 'Bad Request', message: error.message });
     },
+    logController: new RequestLogController(),
   }).withTypeProvider();
 
   app.setValidatorCompiler(validatorCompiler());
@@ -72,6 +79,10 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   });
   // Bodies are JSON only: anything else is a 415.
   app.removeContentTypeParser('text/plain');
+  registerJsonParser(app);
+
+  await app.register(corsPlugin, { origins: config.corsOrigins });
+  await app.register(helmetPlugin);
 
   await app.register(websocket, { options: { maxPayload: WS_MAX_INCOMING_BYTES }, preClose: closeWebSockets });
   await app.register(redisPlugin, { url: redisUrl });
@@ -80,15 +91,21 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
     partitions: config.partitions,
     eventsMaxLen: config.eventsMaxLen,
   });
-  await app.register(tenantPlugin);
   await app.register(feedPlugin, {
     redisUrl,
     pingIntervalMs: config.wsPingIntervalMs,
     maxBufferedBytes: config.wsMaxBufferedBytes,
   });
+  await app.register(authPlugin, { apiKeys: config.apiKeys, nodeEnv: config.nodeEnv });
+  await app.register(requestLogPlugin);
+  // Open dev mode has no limit; the limiter's hooks attach to the routes registered after it.
+  if (app.authRequired && config.rateLimit.max > 0) {
+    await app.register(rateLimitPlugin, config.rateLimit);
+  }
+  await app.register(idempotencyPlugin);
 
   await app.register(healthRoutes);
-  await app.register(scheduledRoutes);
+  await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(historyRoutes);
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });
   return app;

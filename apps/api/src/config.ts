@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvInt, parseEnv } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvInt, TENANT_PATTERN, parseEnv } from '@punctual/shared';
+import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
   ...CommonEnv,
@@ -8,7 +10,19 @@ const ApiEnv = Type.Object({
   WS_ALLOWED_ORIGINS: Type.Optional(Type.String()),
   WS_PING_INTERVAL_MS: EnvInt(30_000, 10, 3_600_000),
   WS_MAX_BUFFERED_BYTES: EnvInt(1024 * 1024, 1024),
+  API_KEYS: Type.Optional(Type.String()),
+  API_KEYS_FILE: Type.Optional(Type.String()),
+  RATE_LIMIT_MAX: EnvInt(6000, 0),
+  RATE_LIMIT_WINDOW_MS: EnvInt(60_000, 1),
+  MAX_SCHEDULED_PER_TENANT: EnvInt(500_000, 1),
+  CORS_ORIGINS: Type.Optional(Type.String()),
 });
+
+/** A configured API key, kept only as its sha256. */
+export interface StaticApiKey {
+  tenant: string;
+  keyHash: string;
+}
 
 export interface ApiConfig {
   port: number;
@@ -25,6 +39,13 @@ export interface ApiConfig {
   wsPingIntervalMs: number;
   /** Unsent bytes a feed client may accumulate before it is dropped as too slow. */
   wsMaxBufferedBytes: number;
+  /** From API_KEYS and API_KEYS_FILE; keys created with `pnpm keys` live in Redis. */
+  apiKeys: StaticApiKey[];
+  /** Requests per tenant per window; 0 = no limit. */
+  rateLimit: { max: number; windowMs: number };
+  maxScheduledPerTenant: number;
+  /** Origins allowed by CORS; empty = no cross-origin access; `*` = any. */
+  corsOrigins: string[];
 }
 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
@@ -43,6 +64,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsAllowedOrigins: originList(e.WS_ALLOWED_ORIGINS),
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    apiKeys: [
+      ...parseApiKeys(e.API_KEYS ?? '', 'API_KEYS'),
+      ...(e.API_KEYS_FILE ? parseApiKeys(readKeysFile(e.API_KEYS_FILE), 'API_KEYS_FILE') : []),
+    ],
+    rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
+    maxScheduledPerTenant: e.MAX_SCHEDULED_PER_TENANT,
+    corsOrigins: parseOrigins(e.CORS_ORIGINS ?? ''),
   };
 }
 
@@ -50,5 +78,57 @@ function originList(value: string | undefined): string[] {
   const origins = (value ?? '').split(',').map((o) => o.trim().replace(/\/$/, '').toLowerCase()).filter(Boolean);
   const bad = origins.find((o) => !ORIGIN.test(o));
   if (bad) throw new ConfigError(`Invalid configuration: WS_ALLOWED_ORIGINS must be a comma list of origins like https://app.example.com (got "${bad}")`);
+  return origins;
+}
+
+const TENANT = new RegExp(TENANT_PATTERN);
+
+/**
+ * `tenant:key` entries separated by commas or new lines; `#` starts a comment. Errors name the
+ * entry by position, never by content: the content is a secret.
+ */
+export function parseApiKeys(text: string, source: string): StaticApiKey[] {
+  const entries = text
+    .split('\n')
+    .map((line) => line.replace(/(^|\s)#.*$/, ''))
+    .flatMap((line) => line.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const tenants = new Map<string, string>();
+  return entries.map((entry, i) => {
+    const colon = entry.indexOf(':');
+    const tenant = entry.slice(0, colon);
+    const key = entry.slice(colon + 1);
+    if (colon < 0 || !TENANT.test(tenant) || key === '' || /\s/.test(key)) {
+      throw new ConfigError(
+        `Invalid configuration: ${source} entry ${i + 1} must be tenant:key (tenant matching ${TENANT_PATTERN}, key without spaces)`,
+      );
+    }
+    const keyHash = hashApiKey(key);
+    const owner = tenants.get(keyHash);
+    if (owner !== undefined && owner !== tenant) {
+      throw new ConfigError(`Invalid configuration: ${source} entry ${i + 1} gives tenant ${tenant} the key of tenant ${owner}`);
+    }
+    tenants.set(keyHash, tenant);
+    return { tenant, keyHash };
+  });
+}
+
+function readKeysFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`Invalid configuration: API_KEYS_FILE cannot be read (${reason}: ${path})`);
+  }
+}
+
+function parseOrigins(text: string): string[] {
+  const origins = text.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entries must be * or scheme://host[:port] (got "${origin}")`);
+    }
+  }
   return origins;
 }

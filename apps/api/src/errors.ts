@@ -13,6 +13,23 @@ export const MessageNotScheduled = define(
 export const MessageNotFailed = define('MESSAGE_NOT_FAILED', 'Message %s is %s: only a failed message can be retried');
 export const InvalidCursor = define('INVALID_CURSOR', 'cursor is not one this API returned');
 export const RedisUnavailable = define('REDIS_UNAVAILABLE', 'Redis is unavailable; nothing was stored, retry later');
+export const Unauthorized = define(
+  'UNAUTHORIZED',
+  'A valid API key is required: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"',
+);
+export const RateLimited = define('RATE_LIMITED', 'Rate limit of %s requests per %s ms reached; retry in %s');
+export const ScheduledLimitReached = define(
+  'SCHEDULED_LIMIT_REACHED',
+  'This tenant has %s scheduled messages, the most allowed; cancel some or wait for deliveries',
+);
+export const IdempotencyKeyReused = define(
+  'IDEMPOTENCY_KEY_REUSED',
+  'This Idempotency-Key was used with another body; use a new key for a new request',
+);
+export const IdempotencyInProgress = define(
+  'IDEMPOTENCY_IN_PROGRESS',
+  'A request with this Idempotency-Key is still being processed; retry after it completes',
+);
 
 /** A 400 about one field of the request, in the same shape as schema validation errors. */
 export class InvalidField extends Error {

@@ -44,6 +44,31 @@ export async function reconcile({ redis, store, deliveries, log }: ReconcilerDep
   return repaired;
 }
 
+/**
+ * Corrects the per-tenant counters of scheduled messages (the MAX_SCHEDULED_PER_TENANT cap),
+ * which a process dying between a transition and its counter update leaves off by one. A
+ * difference is corrected only when the previous pass saw the same one, so operations in flight
+ * during a count are never mistaken for drift; the correction is relative, so none is lost.
+ * `previous` carries each tenant's difference from one pass to the next.
+ */
+export async function repairScheduledCounts(store: MessageStore, previous: Map<string, number>, log: Logger) {
+  let corrected = 0;
+  for (const tenant of await store.countedTenants()) {
+    const drift = await store.scheduledDrift(tenant);
+    const before = previous.get(tenant);
+    previous.delete(tenant);
+    if (drift === null || drift === 0) continue;
+    if (drift !== before) {
+      previous.set(tenant, drift);
+      continue;
+    }
+    await store.correctScheduled(tenant, drift);
+    log.warn({ tenant, drift }, 'scheduled-message counter was off: corrected');
+    corrected++;
+  }
+  return corrected;
+}
+
 async function jobStates(redis: RedisClient, queue: Queue, ids: string[]) {
   if (ids.length === 0) return [];
   const pipeline = redis.pipeline();
@@ -55,13 +80,25 @@ async function jobStates(redis: RedisClient, queue: Queue, ids: string[]) {
   return ids.map((_, i) => ({ exists: replies[2 * i]?.[1] === 1, delayed: replies[2 * i + 1]?.[1] != null }));
 }
 
-/** Runs `reconcile` now and every `intervalMs` until stopped. */
+/** How often the scheduled-message counters are checked (a SCAN and a ZCARD per partition each). */
+const COUNTER_CHECK_MS = 60_000;
+
+/** Runs `reconcile` now and every `intervalMs` until stopped, and the counter repair every minute. */
 export function startReconciler(deps: ReconcilerDeps, intervalMs: number) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
+  let countersCheckedAt = 0;
+  const drifts = new Map<string, number>();
+  const pass = async () => {
+    await reconcile(deps);
+    if (Date.now() - countersCheckedAt >= COUNTER_CHECK_MS) {
+      countersCheckedAt = Date.now();
+      await repairScheduledCounts(deps.store, drifts, deps.log);
+    }
+  };
   const tick = () => {
-    running = reconcile(deps)
+    running = pass()
       .catch((err) => deps.log.warn({ err }, 'reconcile failed; trying again later'))
       .finally(() => {
         if (!stopped) timer = setTimeout(tick, intervalMs);

@@ -41,6 +41,7 @@ export const FeedQuery = Type.Object(
     ),
     channel: Type.Optional(Channel),
     status: Type.Optional(MessageStatus),
+    access_token: Type.Optional(Type.String({ maxLength: 512, description: 'API key, for browsers that cannot set headers on a WebSocket' })),
   },
   { additionalProperties: false },
 );

@@ -5,3 +5,4 @@ export * from './queues.js';
 export * from './events.js';
 export * from './env.js';
 export * from './send-at.js';
+export * from './tenants.js';

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CHANNELS } from './channels.js';
+import { IDEMPOTENCY_KEY_PATTERN } from './tenants.js';
 
 export const MESSAGE_STATUSES = ['scheduled', 'sending', 'delivered', 'failed', 'canceled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
@@ -40,7 +41,10 @@ export const Recipient = Type.String({
   description: 'E.164 phone number, with or without the leading +',
   examples: ['5511999999999'],
 });
-export const MessageText = Type.String({ minLength: 1, maxLength: MAX_MESSAGE_LENGTH });
+/** Text a provider receives: a NUL byte would be cut or refused downstream, so it is a 400 here. */
+const NO_NUL_PATTERN = '^[^\\u0000]*$';
+/** 1–4096 characters counted as code points (ajv's maxLength), so 4096 emoji fit. */
+export const MessageText = Type.String({ minLength: 1, maxLength: MAX_MESSAGE_LENGTH, pattern: NO_NUL_PATTERN });
 export const SendAtInput = Type.Union(
   [
     Type.Integer({ minimum: 0, description: 'Epoch milliseconds' }),
@@ -55,9 +59,9 @@ export const Metadata = Type.Record(
 );
 export const Template = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 512 }),
+    name: Type.String({ minLength: 1, maxLength: 512, pattern: NO_NUL_PATTERN }),
     language: Type.String({ minLength: 2, maxLength: 15, pattern: '^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$' }),
-    variables: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 20 })),
+    variables: Type.Optional(Type.Array(Type.String({ maxLength: 1024, pattern: NO_NUL_PATTERN }), { maxItems: 20 })),
   },
   { additionalProperties: false, description: 'WhatsApp template (whatsapp channel only)' },
 );
@@ -81,6 +85,15 @@ export const CreateMessageBody = Type.Object(
   { additionalProperties: false },
 );
 export type CreateMessageBody = Static<typeof CreateMessageBody>;
+
+export const CreateMessageHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      description: 'Same key and body within 24 h returns the first response again (header Idempotent-Replayed: true)',
+    }),
+  ),
+});
 
 export const UpdateMessageBody = Type.Object(
   {
@@ -134,7 +147,11 @@ export const ListQuery = Type.Object(
 );
 export type ListQuery = Static<typeof ListQuery>;
 
-export const MessageIdParams = Type.Object({ id: Type.String({ description: 'Message id (an unknown or malformed one is a 404)' }) });
+/** Routes that take no query parameters refuse unknown ones instead of ignoring them. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+
+/** Any text: a malformed id names no message, so it is a 404 like an unknown one, not a 400. */
+export const MessageIdParams = Type.Object({ id: Type.String() });
 
 export const MessageEnvelope = Type.Object({ success: Type.Literal(true), data: MessageRecord });
 export const CreatedEnvelope = Type.Object({

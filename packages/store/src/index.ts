@@ -6,3 +6,5 @@ export * from './delivery-queues.js';
 export * from './redis.js';
 export * from './embedded-redis.js';
 export * from './feed-stream.js';
+export * from './api-key-store.js';
+export * from './idempotency-store.js';

@@ -85,6 +85,35 @@ export class Keyspace {
   events(tag: string): string {
     return `${tag}:feed:events`;
   }
+
+  /** Hash tag of the keys that belong to no message partition (tenants, API keys, limits). */
+  global(): string {
+    return `{${this.prefix}}`;
+  }
+
+  /** API keys created with the key CLI: sha256(key) → JSON {tenant, id, createdAt}. */
+  apiKeys(): string {
+    return `${this.global()}:apikeys`;
+  }
+
+  /** How many messages of a tenant are `scheduled`, across all partitions (the per-tenant cap). */
+  tenantScheduled(tenant: string): string {
+    return `${this.global()}:tenant:${tenant}:scheduled`;
+  }
+
+  tenantScheduledPattern(): string {
+    return `${this.global()}:tenant:*:scheduled`;
+  }
+
+  /** The stored outcome of a POST with an `Idempotency-Key` (keyed by the key's sha256). */
+  idempotency(tenant: string, keyHash: string): string {
+    return `${this.global()}:idem:${tenant}:${keyHash}`;
+  }
+
+  /** Prefix of the per-tenant request counters of the rate limiter. */
+  rateLimit(): string {
+    return `${this.global()}:ratelimit:`;
+  }
 }
 
 /** A recipient is indexed by its digits, so `+5511…` and `5511…` are the same person. */

@@ -56,9 +56,10 @@ export interface Page {
 export const LATENESS_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
 
 type Reply = [string, ...unknown[]];
-type ScriptName = Exclude<keyof typeof scripts, 'listPage'>;
+type SlotScript = 'reserveScheduledSlot' | 'releaseScheduledSlot';
+type ScriptName = Exclude<keyof typeof scripts, 'listPage' | SlotScript>;
 type ScriptCommands = {
-  [K in ScriptName | 'listPage']: (key: string, ...args: (string | number)[]) => Promise<unknown>;
+  [K in keyof typeof scripts]: (key: string, ...args: (string | number)[]) => Promise<unknown>;
 };
 
 export interface MessageStoreOptions {
@@ -70,6 +71,13 @@ export interface MessageStoreOptions {
 /**
  * The message records, the source of truth. Every change of state is one Lua script (see
  * scripts.ts); reads of one message and list pages are O(log n).
+ *
+ * Each tenant also has a counter of its `scheduled` messages (the MAX_SCHEDULED_PER_TENANT cap).
+ * It lives outside the partitions, so it cannot change in the same script as a record: the API
+ * reserves a slot before scheduling, and the transitions that leave or re-enter `scheduled`
+ * (cancel, claim, retry of a failure) adjust it right after their script. A process that dies in
+ * between leaves the counter off by its in-flight messages; `scheduledDrift` finds that and the
+ * worker's reconciler corrects it.
  */
 export class MessageStore {
   readonly keys: Keyspace;
@@ -130,12 +138,16 @@ export class MessageStore {
     return this.transition('updateMessage', id, now, tenant, JSON.stringify(values));
   }
 
-  cancel(tenant: string, id: string, now: number): Promise<Transition> {
-    return this.transition('cancelMessage', id, now, tenant);
+  async cancel(tenant: string, id: string, now: number): Promise<Transition> {
+    const result = await this.transition('cancelMessage', id, now, tenant);
+    if (result.ok) await this.releaseScheduled(tenant);
+    return result;
   }
 
-  rescheduleFailed(tenant: string, id: string, now: number): Promise<Transition> {
-    return this.transition('rescheduleFailedMessage', id, now, tenant);
+  async rescheduleFailed(tenant: string, id: string, now: number): Promise<Transition> {
+    const result = await this.transition('rescheduleFailedMessage', id, now, tenant);
+    if (result.ok) await this.redis.incr(this.keys.tenantScheduled(tenant)).catch(() => {});
+    return result;
   }
 
   async claim(id: string, now: number): Promise<Claim> {
@@ -143,6 +155,7 @@ export class MessageStore {
     switch (reply[0]) {
       case 'claimed': {
         const fields = fieldsFromFlat(reply[1] as string[]);
+        if (reply[2] === 'scheduled') await this.releaseScheduled(fields.tenant!);
         return { outcome: 'claimed', record: toRecord(fields), fields };
       }
       case 'early':
@@ -193,6 +206,54 @@ export class MessageStore {
       ),
     )) as unknown[][];
     return mergePages(replies, dir, options.limit);
+  }
+
+  /** Takes a scheduled-message slot of a tenant; false when `cap` are taken. */
+  async reserveScheduled(tenant: string, cap: number): Promise<boolean> {
+    return (await this.redis.reserveScheduledSlot(this.keys.tenantScheduled(tenant), cap)) !== -1;
+  }
+
+  /**
+   * Gives slots back. The transition it follows has happened already, so a failure here is not
+   * the caller's: it is swallowed, and the counter stays high until the reconciler corrects it.
+   */
+  async releaseScheduled(tenant: string, count = 1): Promise<void> {
+    await this.redis.releaseScheduledSlot(this.keys.tenantScheduled(tenant), count).catch(() => {});
+  }
+
+  async scheduledCount(tenant: string): Promise<number> {
+    return Number((await this.redis.get(this.keys.tenantScheduled(tenant))) ?? 0);
+  }
+
+  /** Tenants that have a scheduled-message counter. */
+  async countedTenants(): Promise<string[]> {
+    const tenants: string[] = [];
+    const pattern = this.keys.tenantScheduledPattern();
+    const [head, tail] = pattern.split('*') as [string, string];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      for (const key of keys) tenants.push(key.slice(head.length, key.length - tail.length));
+    } while (cursor !== '0');
+    return tenants;
+  }
+
+  /**
+   * Counter minus the tenant's scheduled messages (summed over the partitions), or null when the
+   * counter moved while they were counted.
+   */
+  async scheduledDrift(tenant: string): Promise<number | null> {
+    const before = await this.scheduledCount(tenant);
+    const sizes = await Promise.all(this.keys.allTags().map((tag) => this.redis.zcard(this.keys.index(tag, tenant, 'scheduled'))));
+    const after = await this.scheduledCount(tenant);
+    if (before !== after) return null;
+    return after - sizes.reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Moves the counter by `-drift`, relative, so operations running meanwhile are kept. */
+  async correctScheduled(tenant: string, drift: number): Promise<void> {
+    await this.redis.decrby(this.keys.tenantScheduled(tenant), drift);
   }
 
   /** Scheduled messages (every tenant) whose `sendAt` is at or before `until`, oldest first. */

@@ -113,11 +113,13 @@ return {'ok', publish('messageDeleted', KEYS[1], ARGV[3])}
 
 /**
  * scheduled (and due) → sending, or another attempt of a message already sending (a retry, or a
- * job re-run after its worker died). ARGV: base, now, maxlen
+ * job re-run after its worker died). ARGV: base, now, maxlen. Reply: {'claimed', record, the
+ * status it was claimed from}.
  */
 export const claimMessage = script(`
 local rec = read(KEYS[1])
 if not rec then return {'missing'} end
+local was = rec.status
 if rec.status == 'scheduled' then
   if tonumber(rec.sendAt) > tonumber(ARGV[2]) then return {'early', rec.sendAt} end
   rem_scheduled(rec)
@@ -129,7 +131,7 @@ rcall('HINCRBY', KEYS[1], 'attempts', 1)
 rcall('HDEL', KEYS[1], 'nextAttemptAt')
 touch(KEYS[1], ARGV[2])
 rcall('ZADD', base .. ':sending', ARGV[2], rec.id)
-return {'claimed', publish('messageSending', KEYS[1], ARGV[3])}
+return {'claimed', publish('messageSending', KEYS[1], ARGV[3]), was}
 `);
 
 /** sending → delivered. ARGV: base, now, maxlen, providerMessageId, lateness bucket, lateness ms */
@@ -280,4 +282,22 @@ end
 local reply = { more, bscore, bid }
 for i = 1, #found do reply[#reply + 1] = found[i] end
 return reply
+`;
+
+/**
+ * Takes one of a tenant's scheduled-message slots unless all are taken. KEYS[1]: the tenant's
+ * counter (outside the partitions: it counts across them). ARGV: cap. Reply: the new count, or -1.
+ */
+export const reserveScheduledSlot = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return -1 end
+return redis.call('INCR', KEYS[1])
+`;
+
+/** Gives a slot back (never below zero). KEYS[1]: the tenant's counter. ARGV: how many. */
+export const releaseScheduledSlot = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local by = math.min(n, tonumber(ARGV[1]))
+if by <= 0 then return n end
+return redis.call('DECRBY', KEYS[1], by)
 `;

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage } from '@punctual/shared';
+import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
 import { MessageNotFailed, MessageNotFound } from '../errors.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
@@ -16,7 +16,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/messages/:id',
-    { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, response: { 200: MessageEnvelope } } },
+    { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope } } },
     async (request) => {
       const id = messageId(request.params.id);
       const record = await app.store.get(request.tenant, id);
@@ -27,7 +27,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/failed/:id/retry',
-    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, response: { 202: MessageEnvelope } } },
+    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope } } },
     async (request, reply) => {
       const id = messageId(request.params.id);
       const now = Date.now();
@@ -38,7 +38,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
       }
       // Stored as scheduled and due: should this enqueue fail, the reconciler enqueues it.
       await app.deliveries.enqueue(id, now, now).catch((err) =>
-        request.log.warn({ err, messageId: id }, 'retry job not enqueued; the reconciler will'),
+        request.log.warn({ err }, 'retry job not enqueued; the reconciler will'),
       );
       return reply.code(202).send({ success: true, data: result.record });
     },

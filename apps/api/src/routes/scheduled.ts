@@ -1,16 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   CreateMessageBody,
+  CreateMessageHeaders,
   CreatedEnvelope,
   DeletedEnvelope,
   ListQuery,
   MessageEnvelope,
   MessageIdParams,
   MessagePage,
+  NoQuery,
   UpdateMessageBody,
 } from '@punctual/shared';
 import type { Transition } from '@punctual/store';
-import { MessageNotFound, MessageNotScheduled } from '../errors.js';
+import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached } from '../errors.js';
+import { bindLog } from '../logger.js';
 import { toNewMessage, toPatch } from '../message-input.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
@@ -22,20 +25,44 @@ export function accepted(id: string, result: Transition) {
   throw new MessageNotScheduled(id, result.status);
 }
 
-const scheduled: FastifyPluginAsyncTypebox = async (app) => {
+export interface ScheduledRoutesOptions {
+  /** MAX_SCHEDULED_PER_TENANT: outstanding scheduled messages a tenant may have. */
+  maxScheduledPerTenant: number;
+}
+
+const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app, { maxScheduledPerTenant }) => {
   app.post(
     '/scheduled',
-    { schema: { tags: ['scheduled'], summary: 'Schedule a message', body: CreateMessageBody, response: { 201: CreatedEnvelope } } },
+    {
+      config: { idempotent: true },
+      schema: {
+        tags: ['scheduled'],
+        summary: 'Schedule a message',
+        headers: CreateMessageHeaders,
+        querystring: NoQuery,
+        body: CreateMessageBody,
+        response: { 201: CreatedEnvelope },
+      },
+    },
     async (request, reply) => {
       const now = Date.now();
       const input = toNewMessage(request.body, now);
       const id = app.store.newMessageId(now);
-      // Job first: if the record write then fails, the job finds no record and does nothing,
-      // so a 5xx really means nothing was stored.
-      await app.deliveries.enqueue(id, input.sendAt, now);
-      const record = await app.store.schedule(request.tenant, id, input, now);
-      request.log.info({ messageId: id, tenant: request.tenant, channel: record.channel }, 'message scheduled');
-      return reply.code(201).send({ success: true, id, data: record });
+      if (!(await app.store.reserveScheduled(request.tenant, maxScheduledPerTenant))) {
+        throw new ScheduledLimitReached(maxScheduledPerTenant);
+      }
+      bindLog(reply, { messageId: id });
+      try {
+        // Job first: if the record write then fails, the job finds no record and does nothing,
+        // so a 5xx really means nothing was stored.
+        await app.deliveries.enqueue(id, input.sendAt, now);
+        const record = await app.store.schedule(request.tenant, id, input, now);
+        request.log.info({ channel: record.channel }, 'message scheduled');
+        return reply.code(201).send({ success: true, id, data: record });
+      } catch (err) {
+        await app.store.releaseScheduled(request.tenant);
+        throw err;
+      }
     },
   );
 
@@ -47,7 +74,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, response: { 200: MessageEnvelope } } },
+    { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope } } },
     async (request) => {
       const id = messageId(request.params.id);
       const record = await app.store.get(request.tenant, id);
@@ -63,6 +90,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['scheduled'],
         summary: 'Change a scheduled message; a new sendAt moves its delivery',
         params: MessageIdParams,
+        querystring: NoQuery,
         body: UpdateMessageBody,
         response: { 200: MessageEnvelope },
       },
@@ -78,22 +106,22 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
         // The record is already changed: a job left at the old time re-delays itself when it
         // fires, or the reconciler promotes it, so a failure here is not the client's to retry.
         await app.deliveries.reschedule(id, record.sendAt, now).catch((err) =>
-          request.log.warn({ err, messageId: id }, 'delivery job not moved; the worker will correct it'),
+          request.log.warn({ err }, 'delivery job not moved; the worker will correct it'),
         );
       }
-      request.log.info({ messageId: id, tenant: request.tenant }, 'message updated');
+      request.log.info('message updated');
       return { success: true as const, data: record };
     },
   );
 
   app.delete(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, response: { 200: DeletedEnvelope } } },
+    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, response: { 200: DeletedEnvelope } } },
     async (request) => {
       const id = messageId(request.params.id);
       accepted(id, await app.store.cancel(request.tenant, id, Date.now()));
       await app.deliveries.discard(id);
-      request.log.info({ messageId: id, tenant: request.tenant }, 'message canceled');
+      request.log.info('message canceled');
       return { success: true as const, id };
     },
   );

@@ -1,0 +1,55 @@
+import type { FastifyRequest } from 'fastify';
+import { hashApiKey, type ApiKeyStore } from '@punctual/store';
+import type { StaticApiKey } from './config.js';
+
+/** How long a key-store answer is reused: a revoked key stops working within this time. */
+export const KEY_CACHE_MS = 5000;
+const KEY_CACHE_SIZE = 10_000;
+
+/**
+ * The tenant of a presented API key. Keys are only ever handled as their sha256: the configured
+ * ones are a map by hash, the CLI's are a Redis hash by hash, so no comparison runs on the
+ * characters of a key and none depends on how much of a guess was right.
+ */
+export class ApiKeyResolver {
+  private readonly configured: Map<string, string>;
+  private readonly cache = new Map<string, { tenant: string | null; expires: number }>();
+
+  constructor(
+    configured: StaticApiKey[],
+    private readonly store: ApiKeyStore,
+  ) {
+    this.configured = new Map(configured.map((k) => [k.keyHash, k.tenant]));
+  }
+
+  async tenantOf(key: string, now = Date.now()): Promise<string | null> {
+    const hash = hashApiKey(key);
+    const configured = this.configured.get(hash);
+    if (configured !== undefined) return configured;
+    const cached = this.cache.get(hash);
+    if (cached && cached.expires > now) return cached.tenant;
+    const entry = await this.store.find(hash);
+    if (this.cache.size >= KEY_CACHE_SIZE) this.cache.clear();
+    this.cache.set(hash, { tenant: entry?.tenant ?? null, expires: now + KEY_CACHE_MS });
+    return entry?.tenant ?? null;
+  }
+}
+
+/**
+ * The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`, else (WebSocket
+ * upgrades only, as browsers cannot set headers on them) `?access_token=`.
+ */
+export function presentedKey(request: FastifyRequest): string | undefined {
+  const authorization = request.headers.authorization;
+  if (authorization !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match?.[1];
+  }
+  const header = request.headers['x-api-key'];
+  if (typeof header === 'string' && header !== '') return header;
+  if (request.ws) {
+    const token = (request.query as Record<string, unknown> | undefined)?.access_token;
+    if (typeof token === 'string' && token !== '') return token;
+  }
+  return undefined;
+}

@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import { InvalidField } from './errors.js';
+
+/**
+ * JSON bodies through Fastify's own parser (prototype-poisoning keys refused), and also refused
+ * when an object names a key twice: JSON.parse would keep the last silently, and a proxy or log
+ * reading the first would disagree with what was stored.
+ */
+export function registerJsonParser(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    parse(request, text, (err, value) => {
+      if (err) {
+        const poisoned = (err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(text);
+        return done(poisoned ? new InvalidField('/', 'contains a forbidden key (__proto__ or constructor.prototype)') : err, undefined);
+      }
+      const duplicate = duplicateKey(text);
+      if (duplicate !== null) return done(new InvalidField(`/${duplicate}`, 'appears more than once in one object'), undefined);
+      done(null, value);
+    });
+  });
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first key named twice in one object of a valid JSON text, or null. Iterative: any depth. */
+export function duplicateKey(text: string): string | null {
+  const objects: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = i + 1;
+      while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c /* \ */ ? 2 : 1;
+      const keys = objects[objects.length - 1];
+      if (keys && expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b /* { */) {
+      objects.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      objects.push(null);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      objects.pop();
+    } else if (c === 0x2c /* , */) {
+      expectKey = objects[objects.length - 1] != null;
+    }
+  }
+  return null;
+}

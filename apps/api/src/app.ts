@@ -70,6 +70,7 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
     queuePrefix: config.queuePrefix,
     partitions: config.partitions,
     eventsMaxLen: config.eventsMaxLen,
+    retentionMs: config.retentionMs,
   });
   await app.register(tenantPlugin);
 

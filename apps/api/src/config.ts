@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, EnvInt, parseEnv } from '@punctual/shared';
+import { CommonEnv, DAY_MS, EnvInt, parseEnv } from '@punctual/shared';
 
 const ApiEnv = Type.Object({
   ...CommonEnv,
@@ -15,6 +15,7 @@ export interface ApiConfig {
   queuePrefix: string;
   partitions: number;
   eventsMaxLen: number;
+  retentionMs: number;
   logLevel: string;
   nodeEnv: string;
 }
@@ -28,6 +29,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: e.QUEUE_PREFIX,
     partitions: e.QUEUE_PARTITIONS,
     eventsMaxLen: e.EVENTS_MAX_LEN,
+    retentionMs: Math.round(e.RETENTION_DAYS * DAY_MS),
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
   };

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, EnvInt, EnvNumber, parseEnv } from '@punctual/shared';
+import { CommonEnv, DAY_MS, EnvInt, EnvNumber, parseEnv } from '@punctual/shared';
 
 const WorkerEnv = Type.Object({
   ...CommonEnv,
@@ -16,6 +16,7 @@ export interface WorkerConfig {
   queuePrefix: string;
   partitions: number;
   eventsMaxLen: number;
+  retentionMs: number;
   logLevel: string;
   nodeEnv: string;
   concurrency: number;
@@ -32,6 +33,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: e.QUEUE_PREFIX,
     partitions: e.QUEUE_PARTITIONS,
     eventsMaxLen: e.EVENTS_MAX_LEN,
+    retentionMs: Math.round(e.RETENTION_DAYS * DAY_MS),
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
     concurrency: e.WORKER_CONCURRENCY,

@@ -21,12 +21,16 @@ export const LogLevel = Type.Union(
   { default: 'info' },
 );
 
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** Settings both apps read: where Redis is and how keys are named. */
 export const CommonEnv = {
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   QUEUE_PREFIX: Type.String({ default: 'punctual', pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
   QUEUE_PARTITIONS: EnvInt(1, 1, 1024),
   EVENTS_MAX_LEN: EnvInt(100_000, 100),
+  /** Days delivered, failed and canceled records are kept; fractions allowed (tests use tiny ones). */
+  RETENTION_DAYS: Type.Number({ default: 30, exclusiveMinimum: 0, maximum: 36_500 }),
   LOG_LEVEL: LogLevel,
   NODE_ENV: Type.String({ default: 'development' }),
 };

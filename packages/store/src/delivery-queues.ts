@@ -15,6 +15,13 @@ export const DELIVERY_JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'exponential', delay: 500 },
 };
 
+/**
+ * Length BullMQ trims each delivery queue's own events stream to (its default is 10,000). Nothing
+ * reads that stream (the live feed is the store's), so it only has to stay small: Redis memory
+ * then follows the live messages, not the delivery history.
+ */
+export const DELIVERY_EVENTS_MAX_LEN = 1000;
+
 /** The per-partition BullMQ queues of delivery jobs, job id = message id. */
 export class DeliveryQueues {
   private readonly queues: Queue<DeliveryJobData>[];
@@ -24,7 +31,11 @@ export class DeliveryQueues {
     connection: ConnectionOptions,
   ) {
     this.queues = keys.allTags().map(
-      (prefix) => new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, { connection, prefix }),
+      (prefix) => new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, {
+          connection,
+          prefix,
+          streams: { events: { maxLen: DELIVERY_EVENTS_MAX_LEN } },
+        }),
     );
   }
 

@@ -5,3 +5,4 @@ export * from './message-store.js';
 export * from './delivery-queues.js';
 export * from './redis.js';
 export * from './embedded-redis.js';
+export * from './worker-heartbeats.js';

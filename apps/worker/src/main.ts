@@ -13,7 +13,7 @@ async function main() {
   if (!config.redisUrl) embedded = await discoverRedis('.data/redis');
   const redisUrl = config.redisUrl ?? embedded!.url;
   const worker = await startDeliveryWorker({ config, redisUrl, log });
-  const health = await startHealthServer(worker.redis, config.port);
+  const health = await startHealthServer(worker.redis, config.port, worker.metrics);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
   log.info({ redis: redisUrl.replace(/\/\/[^@]*@/, '//***@'), partitions: config.partitions, concurrency: config.concurrency, port: config.port }, 'worker started');
 

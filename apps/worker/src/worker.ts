@@ -1,12 +1,16 @@
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { QUEUE_NAMES, type DeliveryJobData } from '@punctual/shared';
-import { DeliveryQueues, Keyspace, MessageStore, connectRedis, createRedis, type RedisClient } from '@punctual/store';
+import type { Registry } from 'prom-client';
+import { DeliveryQueues, Keyspace, MessageStore, WorkerHeartbeats, connectRedis, createRedis, type RedisClient } from '@punctual/store';
 import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
 import { startReconciler } from './reconciler.js';
 import { startDueAlarm } from './due-alarm.js';
+import { createWorkerMetrics } from './metrics.js';
+import { startHeartbeat } from './heartbeat.js';
+import { startRetentionSweeper } from './retention-sweeper.js';
 
 /**
  * Lock and stalled-check timing: a worker killed mid-delivery holds its job's lock for at most
@@ -28,6 +32,8 @@ export interface DeliveryWorker {
   workers: Worker<DeliveryJobData>[];
   redis: RedisClient;
   channels: ChannelRegistry;
+  /** This process's metrics (WORKER_PORT /metrics). */
+  metrics: Registry;
   close(): Promise<void>;
 }
 
@@ -39,15 +45,17 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
   await warnOnLowHz(redis, log);
 
   const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
-  const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen });
+  const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
   const deliveries = new DeliveryQueues(keyspace, redis);
   const registry = channels ?? createChannelRegistry(config);
+  const metrics = createWorkerMetrics();
   const deps = {
     store,
-    channels: registry,
+    channels: metrics.timed(registry),
     log,
     maxAttempts: config.deliveryAttempts,
     backoff: fullJitterBackoff(1000, 5 * 60_000),
+    observe: metrics.observer,
   };
 
   const workers = keyspace.allTags().map(
@@ -68,14 +76,19 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
   }
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, store, deliveries, log }, config.reconcileIntervalMs);
+  const stopSweeper = startRetentionSweeper(store, log, config.reconcileIntervalMs);
+  const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {
     workers,
     redis,
     channels: registry,
+    metrics: metrics.registry,
     async close() {
       for (const stop of stopAlarms) stop();
+      await stopHeartbeat();
       await stopReconciler();
+      await stopSweeper();
       // Lets in-flight deliveries finish; what does not is taken over by another worker.
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(workers.map((w) => w.disconnect()));

@@ -1,6 +1,6 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { DeliveryJobData } from '@punctual/shared';
+import type { Channel, DeliveryJobData } from '@punctual/shared';
 import type { MessageStore, StoredFields } from '@punctual/store';
 import type { ChannelRegistry } from '../channels/registry.js';
 import { ProviderError, type OutboundMessage } from '../channels/provider.js';
@@ -13,6 +13,14 @@ export interface DeliverDeps {
   maxAttempts: number;
   /** Delay before the next attempt, given the number of attempts made so far. */
   backoff: (attempts: number) => number;
+  observe?: DeliveryObserver;
+}
+
+export type AttemptOutcome = 'delivered' | 'failed' | 'retried';
+
+/** Told how each attempt ended (the worker's metrics). */
+export interface DeliveryObserver {
+  attempt(channel: Channel, outcome: AttemptOutcome): void;
 }
 
 /** The API enqueues the job just before it writes the record: give the record time to land. */
@@ -46,16 +54,19 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     const lateness = startedAt - Math.max(record.sendAt, Number(fields.createdAt));
     await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);
     log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
+    deps.observe?.attempt(record.channel, 'delivered');
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
     if (!failure.transient || record.attempts >= deps.maxAttempts) {
       await deps.store.markFailed(id, Date.now(), failure.message);
       log.warn({ error: failure.message }, 'delivery failed');
+      deps.observe?.attempt(record.channel, 'failed');
       return;
     }
     const nextAt = Date.now() + Math.max(deps.backoff(record.attempts), failure.retryAfterMs ?? 0);
     await deps.store.markRetrying(id, Date.now(), failure.message, nextAt);
     log.info({ error: failure.message, nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
+    deps.observe?.attempt(record.channel, 'retried');
     return redelay(job, token, nextAt);
   }
 }

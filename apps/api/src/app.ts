@@ -5,6 +5,7 @@ import type { ApiConfig } from './config.js';
 import { InvalidField, RedisUnavailable } from './errors.js';
 import { validationDetails, validatorCompiler } from './validation.js';
 import type { ErrorObject } from 'ajv';
+import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
 import tenantPlugin from './plugins/app/tenant.js';
@@ -64,6 +65,7 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   // Bodies are JSON only: anything else is a 415.
   app.removeContentTypeParser('text/plain');
 
+  await app.register(swaggerPlugin);
   await app.register(websocket);
   await app.register(redisPlugin, { url: redisUrl });
   await app.register(messagesPlugin, {

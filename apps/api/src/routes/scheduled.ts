@@ -12,6 +12,7 @@ import {
 import type { Transition } from '@punctual/store';
 import { MessageNotFound, MessageNotScheduled } from '../errors.js';
 import { toNewMessage, toPatch } from '../message-input.js';
+import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
 
@@ -25,7 +26,7 @@ export function accepted(id: string, result: Transition) {
 const scheduled: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/scheduled',
-    { schema: { tags: ['scheduled'], summary: 'Schedule a message', body: CreateMessageBody, response: { 201: CreatedEnvelope } } },
+    { schema: { tags: ['scheduled'], summary: 'Schedule a message', body: CreateMessageBody, response: { 201: CreatedEnvelope, ...errorResponses(400, 409, 413, 415, 422, ...COMMON_ERRORS) } } },
     async (request, reply) => {
       const now = Date.now();
       const input = toNewMessage(request.body, now);
@@ -41,13 +42,13 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/scheduled',
-    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ListQuery, response: { 200: MessagePage } } },
+    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ListQuery, response: { 200: MessagePage, ...errorResponses(400, ...COMMON_ERRORS) } } },
     (request) => app.store.list(request.tenant, 'scheduled', listOptions(request.query)),
   );
 
   app.get(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, response: { 200: MessageEnvelope } } },
+    { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
     async (request) => {
       const id = messageId(request.params.id);
       const record = await app.store.get(request.tenant, id);
@@ -64,7 +65,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Change a scheduled message; a new sendAt moves its delivery',
         params: MessageIdParams,
         body: UpdateMessageBody,
-        response: { 200: MessageEnvelope },
+        response: { 200: MessageEnvelope, ...errorResponses(400, 404, 409, 413, 415, ...COMMON_ERRORS) },
       },
     },
     async (request) => {
@@ -88,7 +89,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, response: { 200: DeletedEnvelope } } },
+    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request) => {
       const id = messageId(request.params.id);
       accepted(id, await app.store.cancel(request.tenant, id, Date.now()));

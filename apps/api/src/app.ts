@@ -9,9 +9,11 @@ import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
 import tenantPlugin from './plugins/app/tenant.js';
+import metricsPlugin from './plugins/app/metrics.js';
 import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
+import metricsRoutes from './routes/metrics.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -75,10 +77,12 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
     retentionMs: config.retentionMs,
   });
   await app.register(tenantPlugin);
+  await app.register(metricsPlugin, { workerWindowMs: config.workerWindowMs });
 
   await app.register(healthRoutes);
   await app.register(scheduledRoutes);
   await app.register(historyRoutes);
+  await app.register(metricsRoutes);
   return app;
 }
 

@@ -47,6 +47,14 @@ export class DeliveryQueues {
     return this.queues[this.keys.partitionOf(id)]!;
   }
 
+  /** Jobs per state, summed over the partitions' queues. */
+  async counts(): Promise<{ delayed: number; waiting: number; active: number; failed: number }> {
+    const total = { delayed: 0, waiting: 0, active: 0, failed: 0 };
+    const perQueue = await Promise.all(this.queues.map((q) => q.getJobCounts('delayed', 'waiting', 'active', 'failed')));
+    for (const counts of perQueue) for (const state of Object.keys(total) as (keyof typeof total)[]) total[state] += counts[state] ?? 0;
+    return total;
+  }
+
   /** Adds the job unless one with this id exists already (BullMQ ignores a duplicate id). */
   async enqueue(id: string, sendAt: number, now = Date.now()): Promise<void> {
     await this.of(id).add(DELIVERY_JOB_NAME, { id }, {

@@ -14,6 +14,7 @@ import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
 import metricsRoutes from './routes/metrics.js';
+import adminQueuesRoutes from './routes/admin-queues.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -79,10 +80,11 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   await app.register(tenantPlugin);
   await app.register(metricsPlugin, { workerWindowMs: config.workerWindowMs });
 
-  await app.register(healthRoutes);
+  await app.register(healthRoutes, { readyRequireWorkerMs: config.readyRequireWorkerMs, workerWindowMs: config.workerWindowMs });
   await app.register(scheduledRoutes);
   await app.register(historyRoutes);
   await app.register(metricsRoutes);
+  await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   return app;
 }
 

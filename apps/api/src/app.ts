@@ -6,6 +6,7 @@ import type { ApiConfig } from './config.js';
 import { InvalidField, RedisUnavailable } from './errors.js';
 import { validationDetails, validatorCompiler } from './validation.js';
 import type { ErrorObject } from 'ajv';
+import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
 import feedPlugin from './plugins/app/feed.js';
@@ -22,6 +23,9 @@ import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
 import wsRoutes from './routes/ws.js';
+import metricsPlugin from './plugins/app/metrics.js';
+import metricsRoutes from './routes/metrics.js';
+import adminQueuesRoutes from './routes/admin-queues.js';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Feed clients only ever send control frames. */
@@ -83,13 +87,16 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
 
   await app.register(corsPlugin, { origins: config.corsOrigins });
   await app.register(helmetPlugin);
+  await app.register(swaggerPlugin);
 
   await app.register(websocket, { options: { maxPayload: WS_MAX_INCOMING_BYTES }, preClose: closeWebSockets });
+  await app.register(websocket);
   await app.register(redisPlugin, { url: redisUrl });
   await app.register(messagesPlugin, {
     queuePrefix: config.queuePrefix,
     partitions: config.partitions,
     eventsMaxLen: config.eventsMaxLen,
+    retentionMs: config.retentionMs,
   });
   await app.register(feedPlugin, {
     redisUrl,
@@ -103,10 +110,13 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
     await app.register(rateLimitPlugin, config.rateLimit);
   }
   await app.register(idempotencyPlugin);
+  await app.register(metricsPlugin, { workerWindowMs: config.workerWindowMs });
 
-  await app.register(healthRoutes);
+  await app.register(healthRoutes, { readyRequireWorkerMs: config.readyRequireWorkerMs, workerWindowMs: config.workerWindowMs });
   await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(historyRoutes);
+  await app.register(metricsRoutes);
+  await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });
   return app;
 }

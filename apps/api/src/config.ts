@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvInt, TENANT_PATTERN, parseEnv } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvInt, TENANT_PATTERN, parseEnv } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -16,6 +16,8 @@ const ApiEnv = Type.Object({
   RATE_LIMIT_WINDOW_MS: EnvInt(60_000, 1),
   MAX_SCHEDULED_PER_TENANT: EnvInt(500_000, 1),
   CORS_ORIGINS: Type.Optional(Type.String()),
+  ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 16 })),
+  READY_REQUIRE_WORKER_MS: EnvInt(30_000, 0, 86_400_000),
 });
 
 /** A configured API key, kept only as its sha256. */
@@ -23,6 +25,9 @@ export interface StaticApiKey {
   tenant: string;
   keyHash: string;
 }
+
+/** Window for counting live workers when READY_REQUIRE_WORKER_MS is 0 (workers not required). */
+const DEFAULT_WORKER_WINDOW_MS = 30_000;
 
 export interface ApiConfig {
   port: number;
@@ -32,6 +37,13 @@ export interface ApiConfig {
   queuePrefix: string;
   partitions: number;
   eventsMaxLen: number;
+  retentionMs: number;
+  /** Opens the queue dashboard (/admin/queues) to requests carrying this key. */
+  adminApiKey?: string;
+  /** /ready is 503 when no worker was seen for this long; 0 = workers are not required. */
+  readyRequireWorkerMs: number;
+  /** A worker heartbeat this recent counts as a live worker (/ready, /metrics). */
+  workerWindowMs: number;
   logLevel: string;
   nodeEnv: string;
   /** Browser origins allowed to open the live feed; empty = any. */
@@ -59,6 +71,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: e.QUEUE_PREFIX,
     partitions: e.QUEUE_PARTITIONS,
     eventsMaxLen: e.EVENTS_MAX_LEN,
+    retentionMs: Math.round(e.RETENTION_DAYS * DAY_MS),
+    adminApiKey: e.ADMIN_API_KEY,
+    readyRequireWorkerMs: e.READY_REQUIRE_WORKER_MS,
+    workerWindowMs: e.READY_REQUIRE_WORKER_MS || DEFAULT_WORKER_WINDOW_MS,
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
     wsAllowedOrigins: originList(e.WS_ALLOWED_ORIGINS),

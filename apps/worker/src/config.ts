@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvBool, EnvInt, EnvNumber, parseEnv } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, parseEnv } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -49,6 +49,7 @@ export interface WorkerConfig {
   queuePrefix: string;
   partitions: number;
   eventsMaxLen: number;
+  retentionMs: number;
   logLevel: string;
   nodeEnv: string;
   concurrency: number;
@@ -70,6 +71,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: e.QUEUE_PREFIX,
     partitions: e.QUEUE_PARTITIONS,
     eventsMaxLen: e.EVENTS_MAX_LEN,
+    retentionMs: Math.round(e.RETENTION_DAYS * DAY_MS),
     logLevel: e.LOG_LEVEL,
     nodeEnv: e.NODE_ENV,
     concurrency: e.WORKER_CONCURRENCY,

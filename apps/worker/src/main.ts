@@ -13,7 +13,7 @@ async function main() {
   if (!config.redisUrl) embedded = await discoverRedis('.data/redis');
   const redisUrl = config.redisUrl ?? embedded!.url;
   const worker = await startDeliveryWorker({ config, redisUrl, log });
-  const health = await startHealthServer(worker.redis, config.port);
+  const health = await startHealthServer(worker.redis, config.port, worker.metrics);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
   if (!config.callbacks.secret) log.warn('CALLBACK_SECRET is unset: callbacks are sent without an X-Signature header');
   if (config.callbacks.allowPrivate) log.warn('CALLBACK_ALLOW_PRIVATE=true: callbacks may reach private and loopback addresses');

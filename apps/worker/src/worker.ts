@@ -1,7 +1,8 @@
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { QUEUE_NAMES, type CallbackJobData, type DeliveryJobData } from '@punctual/shared';
-import { DeliveryQueues, Keyspace, MessageStore, connectRedis, createRedis, type RedisClient } from '@punctual/store';
+import type { Registry } from 'prom-client';
+import { DeliveryQueues, Keyspace, MessageStore, WorkerHeartbeats, connectRedis, createRedis, type RedisClient } from '@punctual/store';
 import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
@@ -11,6 +12,9 @@ import { guardedLookup } from './callbacks/address-guard.js';
 import { createHttpAgent } from './http-client.js';
 import { startReconciler } from './reconciler.js';
 import { startDueAlarm } from './due-alarm.js';
+import { createWorkerMetrics } from './metrics.js';
+import { startHeartbeat } from './heartbeat.js';
+import { startRetentionSweeper } from './retention-sweeper.js';
 
 /**
  * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
@@ -46,6 +50,8 @@ export interface DeliveryWorker {
   redis: RedisClient;
   callbackWorkers: Worker<CallbackJobData>[];
   channels: ChannelRegistry;
+  /** This process's metrics (WORKER_PORT /metrics). */
+  metrics: Registry;
   close(): Promise<void>;
 }
 
@@ -58,7 +64,7 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
 
   const lockDuration = lockDurationFor(config.providerTimeoutMs);
   const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
-  const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen });
+  const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
   const deliveries = new DeliveryQueues(keyspace, redis);
   const callbacks = new CallbackQueues(keyspace, redis);
   const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
@@ -67,14 +73,16 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
     ...(config.callbacks.allowPrivate ? {} : { lookup: guardedLookup() }),
   });
   const registry = channels ?? createChannelRegistry(config, providerAgent);
+  const metrics = createWorkerMetrics();
   const deliverDeps = {
     store,
-    channels: registry,
+    channels: metrics.timed(registry),
     log,
     maxAttempts: config.deliveryAttempts,
     backoff: fullJitterBackoff(1000, 5 * 60_000),
     rateLimit: (id: string, ms: number) => deliveries.of(id).rateLimit(ms),
     callbacks,
+    observe: metrics.observer,
   };
   const callbackDeps = {
     dispatcher: callbackAgent,
@@ -117,15 +125,20 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
   }
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, store, deliveries, log }, config.reconcileIntervalMs);
+  const stopSweeper = startRetentionSweeper(store, log, config.reconcileIntervalMs);
+  const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {
     workers,
     redis,
     callbackWorkers,
     channels: registry,
+    metrics: metrics.registry,
     async close() {
       for (const stop of stopAlarms) stop();
+      await stopHeartbeat();
       await stopReconciler();
+      await stopSweeper();
       // Lets in-flight jobs finish; what does not is taken over by another worker.
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.close()));
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.disconnect()));

@@ -21,6 +21,8 @@ export const LogLevel = Type.Union(
   { default: 'info' },
 );
 
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** Settings both apps read: where Redis is and how keys are named. */
 export const CommonEnv = {
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
@@ -28,6 +30,8 @@ export const CommonEnv = {
   QUEUE_PARTITIONS: EnvInt(1, 1, 1024),
   /** Events each partition's feed stream keeps (approximate MAXLEN trim): how far back `?since=` can replay. */
   EVENTS_MAX_LEN: EnvInt(100_000, 100),
+  /** Days delivered, failed and canceled records are kept; fractions allowed (tests use tiny ones). */
+  RETENTION_DAYS: Type.Number({ default: 30, exclusiveMinimum: 0, maximum: 36_500 }),
   LOG_LEVEL: LogLevel,
   NODE_ENV: Type.String({ default: 'development' }),
 };

@@ -82,7 +82,10 @@ export const CreateMessageBody = Type.Object(
     metadata: Type.Optional(Metadata),
     callbackUrl: Type.Optional(CallbackUrl),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ recipient: '5511999999999', message: 'Hello from the API!', sendAt: '2026-12-24T18:00:00-03:00', channel: 'whatsapp' }],
+  },
 );
 export type CreateMessageBody = Static<typeof CreateMessageBody>;
 
@@ -105,7 +108,7 @@ export const UpdateMessageBody = Type.Object(
     metadata: Type.Optional(Metadata),
     callbackUrl: Type.Optional(CallbackUrl),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { additionalProperties: false, minProperties: 1, examples: [{ message: 'Updated message', sendAt: 1766613600000 }] },
 );
 export type UpdateMessageBody = Static<typeof UpdateMessageBody>;
 
@@ -131,6 +134,19 @@ export const MessageRecord = Type.Object({
   metadata: Type.Optional(Metadata),
   callbackUrl: Type.Optional(Type.String()),
   version: Type.Integer({ minimum: 1, description: 'Increases with every change of the record' }),
+}, {
+  examples: [{
+    id: '01KD0Q7Y5R8N3M2X4Z6B9C1D2E',
+    recipient: '5511999999999',
+    message: 'Hello from the API!',
+    channel: 'whatsapp',
+    sendAt: 1766610000000,
+    status: 'scheduled',
+    createdAt: '2026-12-20T12:00:00.000Z',
+    updatedAt: '2026-12-20T12:00:00.000Z',
+    attempts: 0,
+    version: 1,
+  }],
 });
 export type MessageRecord = Static<typeof MessageRecord>;
 

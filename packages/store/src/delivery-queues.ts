@@ -15,6 +15,13 @@ export const DELIVERY_JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'exponential', delay: 500 },
 };
 
+/**
+ * Length BullMQ trims each delivery queue's own events stream to (its default is 10,000). Nothing
+ * reads that stream (the live feed is the store's), so it only has to stay small: Redis memory
+ * then follows the live messages, not the delivery history.
+ */
+export const DELIVERY_EVENTS_MAX_LEN = 1000;
+
 /** The per-partition BullMQ queues of delivery jobs, job id = message id. */
 export class DeliveryQueues {
   private readonly queues: Queue<DeliveryJobData>[];
@@ -24,7 +31,11 @@ export class DeliveryQueues {
     connection: ConnectionOptions,
   ) {
     this.queues = keys.allTags().map(
-      (prefix) => new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, { connection, prefix }),
+      (prefix) => new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, {
+          connection,
+          prefix,
+          streams: { events: { maxLen: DELIVERY_EVENTS_MAX_LEN } },
+        }),
     );
   }
 
@@ -34,6 +45,14 @@ export class DeliveryQueues {
 
   of(id: string): Queue<DeliveryJobData> {
     return this.queues[this.keys.partitionOf(id)]!;
+  }
+
+  /** Jobs per state, summed over the partitions' queues. */
+  async counts(): Promise<{ delayed: number; waiting: number; active: number; failed: number }> {
+    const total = { delayed: 0, waiting: 0, active: 0, failed: 0 };
+    const perQueue = await Promise.all(this.queues.map((q) => q.getJobCounts('delayed', 'waiting', 'active', 'failed')));
+    for (const counts of perQueue) for (const state of Object.keys(total) as (keyof typeof total)[]) total[state] += counts[state] ?? 0;
+    return total;
   }
 
   /** Adds the job unless one with this id exists already (BullMQ ignores a duplicate id). */

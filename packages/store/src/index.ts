@@ -8,3 +8,4 @@ export * from './embedded-redis.js';
 export * from './feed-stream.js';
 export * from './api-key-store.js';
 export * from './idempotency-store.js';
+export * from './worker-heartbeats.js';

@@ -81,6 +81,16 @@ export class Keyspace {
     return `${tag}:lateness`;
   }
 
+  /** Final messages by the time their retention ends (RETENTION_DAYS after they became final). */
+  expiring(tag: string): string {
+    return `${tag}:expiring`;
+  }
+
+  /** Worker processes by their last heartbeat (one set for the deployment, on partition 0). */
+  workers(): string {
+    return `${this.tag(0)}:workers`;
+  }
+
   /** The BullMQ events stream of the feed queue: the live feed. */
   events(tag: string): string {
     return `${tag}:feed:events`;

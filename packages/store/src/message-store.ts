@@ -57,7 +57,7 @@ export const LATENESS_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 25
 
 type Reply = [string, ...unknown[]];
 type SlotScript = 'reserveScheduledSlot' | 'releaseScheduledSlot';
-type ScriptName = Exclude<keyof typeof scripts, 'listPage' | SlotScript>;
+type ScriptName = Exclude<keyof typeof scripts, 'listPage' | 'expireMessages' | SlotScript>;
 type ScriptCommands = {
   [K in keyof typeof scripts]: (key: string, ...args: (string | number)[]) => Promise<unknown>;
 };
@@ -66,6 +66,21 @@ export interface MessageStoreOptions {
   keyspace: Keyspace;
   /** Approximate length the feed stream is trimmed to (per partition). */
   eventsMaxLen: number;
+  /** RETENTION_DAYS in ms: how long delivered, failed and canceled records are kept. */
+  retentionMs?: number;
+}
+
+export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** Fleet-wide transition counts: `<outcome>:<channel>` → count, summed over partitions. */
+export type OutcomeCounts = Map<string, number>;
+
+/** The fleet-wide delivery-lateness histogram; `buckets` are per bucket, not cumulative. */
+export interface LatenessHistogram {
+  /** Count of deliveries in each bucket, keyed by upper bound in ms (Infinity = beyond the last). */
+  buckets: Map<number, number>;
+  count: number;
+  sumMs: number;
 }
 
 /**
@@ -83,15 +98,17 @@ export class MessageStore {
   readonly keys: Keyspace;
   private readonly redis: RedisClient & ScriptCommands;
   private readonly maxLen: string;
+  private readonly retentionMs: number;
   private readonly newId = monotonicFactory();
 
-  constructor(redis: RedisClient, { keyspace, eventsMaxLen }: MessageStoreOptions) {
+  constructor(redis: RedisClient, { keyspace, eventsMaxLen, retentionMs = DEFAULT_RETENTION_MS }: MessageStoreOptions) {
     for (const [name, lua] of Object.entries(scripts)) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 1, lua });
     }
     this.redis = redis as RedisClient & ScriptCommands;
     this.keys = keyspace;
     this.maxLen = String(eventsMaxLen);
+    this.retentionMs = Math.max(1, Math.round(retentionMs));
   }
 
   newMessageId(now = Date.now()): string {
@@ -139,7 +156,7 @@ export class MessageStore {
   }
 
   async cancel(tenant: string, id: string, now: number): Promise<Transition> {
-    const result = await this.transition('cancelMessage', id, now, tenant);
+    const result = await this.transition('cancelMessage', id, now, tenant, this.retentionMs);
     if (result.ok) await this.releaseScheduled(tenant);
     return result;
   }
@@ -169,11 +186,11 @@ export class MessageStore {
 
   async markDelivered(id: string, now: number, providerMessageId: string, latenessMs: number) {
     const bucket = LATENESS_BUCKETS_MS.find((le) => latenessMs <= le);
-    return this.workerTransition('deliverMessage', id, now, providerMessageId, bucket ? `le:${bucket}` : 'le:inf', Math.max(0, Math.round(latenessMs)));
+    return this.workerTransition('deliverMessage', id, now, providerMessageId, bucket ? `le:${bucket}` : 'le:inf', Math.max(0, Math.round(latenessMs)), this.retentionMs);
   }
 
   markFailed(id: string, now: number, lastError: string) {
-    return this.workerTransition('failMessage', id, now, lastError);
+    return this.workerTransition('failMessage', id, now, lastError, this.retentionMs);
   }
 
   markRetrying(id: string, now: number, lastError: string, nextAttemptAt: number) {
@@ -264,6 +281,41 @@ export class MessageStore {
   /** Messages claimed for sending at or before `until`. */
   sendingIds(tag: string, until: number, count: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.sending(tag), '-inf', until, 'LIMIT', 0, count);
+  }
+
+  /**
+   * Deletes up to `limit` final records of a partition whose retention ended at or before `now`,
+   * with their index entries. Returns how many were deleted and how many expiry entries were due.
+   */
+  async expire(tag: string, now: number, limit: number): Promise<{ expired: number; examined: number }> {
+    const [expired, examined] = (await this.redis.expireMessages(this.keys.expiring(tag), tag, now, limit)) as [number, number];
+    return { expired, examined };
+  }
+
+  /** Scheduled, delivered, failed, canceled and retried counts by channel, over every partition. */
+  async outcomeCounts(): Promise<OutcomeCounts> {
+    const totals: OutcomeCounts = new Map();
+    for (const hash of await Promise.all(this.keys.allTags().map((tag) => this.redis.hgetall(this.keys.stats(tag))))) {
+      for (const [field, value] of Object.entries(hash)) totals.set(field, (totals.get(field) ?? 0) + Number(value));
+    }
+    return totals;
+  }
+
+  /** The delivery-lateness histogram over every partition. */
+  async latenessHistogram(): Promise<LatenessHistogram> {
+    const histogram: LatenessHistogram = { buckets: new Map(), count: 0, sumMs: 0 };
+    for (const le of [...LATENESS_BUCKETS_MS, Infinity]) histogram.buckets.set(le, 0);
+    for (const hash of await Promise.all(this.keys.allTags().map((tag) => this.redis.hgetall(this.keys.lateness(tag))))) {
+      for (const [field, value] of Object.entries(hash)) {
+        if (field === 'count') histogram.count += Number(value);
+        else if (field === 'sum') histogram.sumMs += Number(value);
+        else {
+          const le = field === 'le:inf' ? Infinity : Number(field.slice(3));
+          histogram.buckets.set(le, (histogram.buckets.get(le) ?? 0) + Number(value));
+        }
+      }
+    }
+    return histogram;
   }
 
   private async transition(name: ScriptName, id: string, now: number, ...args: (string | number)[]): Promise<Transition> {

@@ -1,7 +1,7 @@
 /**
- * Lua scripts, one per state transition. KEYS[1] is always the message record, so a Redis Cluster
- * client routes the call to the message's slot; every other key the script builds shares the
- * record's hash tag (ARGV[1]). Each transition also appends its event to the partition's feed
+ * Lua scripts, one per state transition. KEYS[1] is the message record (or, for the scripts that
+ * work on many messages, a key of their partition), so a Redis Cluster client routes the call to
+ * the right slot; every other key the script builds shares that hash tag (ARGV[1]). Each transition also appends its event to the partition's feed
  * stream in the same script, so the feed can never disagree with the records.
  *
  * Replies: { status, ...payload } where a record travels as a flat HGETALL array.
@@ -64,6 +64,11 @@ local function publish(event, key, maxlen)
   return flat
 end
 
+-- a final record leaves every index, and its hash is deleted, once its retention has passed
+local function expire_after(id, now, retention)
+  rcall('ZADD', base .. ':expiring', tonumber(now) + tonumber(retention), id)
+end
+
 local function touch(key, now)
   rcall('HSET', key, 'updatedAt', now)
   rcall('HINCRBY', key, 'version', 1)
@@ -98,7 +103,7 @@ add_scheduled(read(KEYS[1]))
 return {'ok', publish('messageUpdated', KEYS[1], ARGV[3])}
 `);
 
-/** ARGV: base, now, maxlen, tenant */
+/** ARGV: base, now, maxlen, tenant, retention ms */
 export const cancelMessage = script(`
 local rec = read(KEYS[1])
 if not rec or rec.tenant ~= ARGV[4] then return {'not_found'} end
@@ -108,6 +113,7 @@ rcall('HSET', KEYS[1], 'status', 'canceled', 'canceledAt', ARGV[2])
 touch(KEYS[1], ARGV[2])
 index_add(rec, 'canceled', ARGV[2])
 count('canceled', rec.channel)
+expire_after(rec.id, ARGV[2], ARGV[5])
 return {'ok', publish('messageDeleted', KEYS[1], ARGV[3])}
 `);
 
@@ -134,7 +140,7 @@ rcall('ZADD', base .. ':sending', ARGV[2], rec.id)
 return {'claimed', publish('messageSending', KEYS[1], ARGV[3]), was}
 `);
 
-/** sending → delivered. ARGV: base, now, maxlen, providerMessageId, lateness bucket, lateness ms */
+/** sending → delivered. ARGV: base, now, maxlen, providerMessageId, lateness bucket, lateness ms, retention ms */
 export const deliverMessage = script(`
 local rec = read(KEYS[1])
 if not rec then return {'missing'} end
@@ -147,10 +153,11 @@ count('delivered', rec.channel)
 rcall('HINCRBY', base .. ':lateness', ARGV[5], 1)
 rcall('HINCRBY', base .. ':lateness', 'count', 1)
 rcall('HINCRBY', base .. ':lateness', 'sum', ARGV[6])
+expire_after(rec.id, ARGV[2], ARGV[7])
 return {'ok', publish('messageDelivered', KEYS[1], ARGV[3])}
 `);
 
-/** sending → failed. ARGV: base, now, maxlen, lastError */
+/** sending → failed. ARGV: base, now, maxlen, lastError, retention ms */
 export const failMessage = script(`
 local rec = read(KEYS[1])
 if not rec then return {'missing'} end
@@ -161,6 +168,7 @@ rcall('HDEL', KEYS[1], 'nextAttemptAt')
 touch(KEYS[1], ARGV[2])
 index_add(rec, 'failed', ARGV[2])
 count('failed', rec.channel)
+expire_after(rec.id, ARGV[2], ARGV[5])
 return {'ok', publish('messageFailed', KEYS[1], ARGV[3])}
 `);
 
@@ -198,12 +206,33 @@ local rec = read(KEYS[1])
 if not rec or rec.tenant ~= ARGV[4] then return {'not_found'} end
 if rec.status ~= 'failed' then return {'not_failed', rec.status} end
 index_rem(rec, 'failed')
+rcall('ZREM', base .. ':expiring', rec.id)
 rcall('HSET', KEYS[1], 'status', 'scheduled', 'sendAt', ARGV[2], 'attempts', 0)
 rcall('HDEL', KEYS[1], 'failedAt', 'nextAttemptAt')
 touch(KEYS[1], ARGV[2])
 add_scheduled(read(KEYS[1]))
 count('scheduled', rec.channel)
 return {'ok', publish('messageScheduled', KEYS[1], ARGV[3])}
+`);
+
+/**
+ * Final records whose retention has passed leave every index and are deleted, at most `limit` per
+ * call. KEYS[1]: the partition's expiring set. ARGV: base, now, limit. Reply: { expired, examined }
+ */
+export const expireMessages = script(`
+local due = rcall('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local expired = 0
+for _, id in ipairs(due) do
+  local key = base .. ':m:' .. id
+  local rec = read(key)
+  if rec and (rec.status == 'delivered' or rec.status == 'failed' or rec.status == 'canceled') then
+    index_rem(rec, rec.status)
+    rcall('DEL', key)
+    expired = expired + 1
+  end
+  rcall('ZREM', KEYS[1], id)
+end
+return { expired, #due }
 `);
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
 import { MessageNotFailed, MessageNotFound } from '../errors.js';
+import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
 
@@ -9,14 +10,14 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
   for (const status of ['delivered', 'failed', 'canceled'] as const) {
     app.get(
       `/${status}`,
-      { schema: { tags: ['history'], summary: `${status} messages, newest first`, querystring: ListQuery, response: { 200: MessagePage } } },
+      { schema: { tags: ['history'], summary: `${status} messages, newest first`, querystring: ListQuery, response: { 200: MessagePage, ...errorResponses(400, ...COMMON_ERRORS) } } },
       (request) => app.store.list(request.tenant, status, listOptions(request.query)),
     );
   }
 
   app.get(
     '/messages/:id',
-    { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope } } },
+    { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
     async (request) => {
       const id = messageId(request.params.id);
       const record = await app.store.get(request.tenant, id);
@@ -27,7 +28,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/failed/:id/retry',
-    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope } } },
+    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request, reply) => {
       const id = messageId(request.params.id);
       const now = Date.now();

@@ -15,6 +15,7 @@ import type { Transition } from '@punctual/store';
 import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached } from '../errors.js';
 import { bindLog } from '../logger.js';
 import { toNewMessage, toPatch } from '../message-input.js';
+import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
 
@@ -41,7 +42,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
         headers: CreateMessageHeaders,
         querystring: NoQuery,
         body: CreateMessageBody,
-        response: { 201: CreatedEnvelope },
+        response: { 201: CreatedEnvelope, ...errorResponses(400, 409, 413, 415, 422, ...COMMON_ERRORS) },
       },
     },
     async (request, reply) => {
@@ -68,13 +69,13 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
 
   app.get(
     '/scheduled',
-    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ListQuery, response: { 200: MessagePage } } },
+    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ListQuery, response: { 200: MessagePage, ...errorResponses(400, ...COMMON_ERRORS) } } },
     (request) => app.store.list(request.tenant, 'scheduled', listOptions(request.query)),
   );
 
   app.get(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope } } },
+    { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
     async (request) => {
       const id = messageId(request.params.id);
       const record = await app.store.get(request.tenant, id);
@@ -92,7 +93,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
         params: MessageIdParams,
         querystring: NoQuery,
         body: UpdateMessageBody,
-        response: { 200: MessageEnvelope },
+        response: { 200: MessageEnvelope, ...errorResponses(400, 404, 409, 413, 415, ...COMMON_ERRORS) },
       },
     },
     async (request) => {
@@ -116,7 +117,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
 
   app.delete(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, response: { 200: DeletedEnvelope } } },
+    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request) => {
       const id = messageId(request.params.id);
       accepted(id, await app.store.cancel(request.tenant, id, Date.now()));

@@ -181,9 +181,9 @@ describe('health', () => {
     expect(res.body).toBe('{"status":"ok","redis":"connected"}');
   });
 
-  it('GET /ready reports queue counts', async () => {
+  it('GET /ready reports queue counts (503: no worker runs in this test)', async () => {
     const res = await app.inject({ url: '/ready' });
-    expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ status: 'ready', redis: 'connected', queues: { delayed: expect.any(Number) } });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ status: 'not_ready', redis: 'connected', queues: { delayed: expect.any(Number) }, workers: 0 });
   });
 });

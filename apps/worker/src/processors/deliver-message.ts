@@ -1,6 +1,6 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { DeliveryJobData } from '@punctual/shared';
+import type { Channel, DeliveryJobData } from '@punctual/shared';
 import { toRecord, type MessageStore, type StoredFields } from '@punctual/store';
 import type { ChannelRegistry } from '../channels/registry.js';
 import { ProviderError, type OutboundMessage } from '../channels/provider.js';
@@ -17,6 +17,14 @@ export interface DeliverDeps {
   /** Pauses the message's delivery queue, on every worker of the fleet (BullMQ manual rate limit). */
   rateLimit: (id: string, ms: number) => Promise<void>;
   callbacks: CallbackQueues;
+  observe?: DeliveryObserver;
+}
+
+export type AttemptOutcome = 'delivered' | 'failed' | 'retried';
+
+/** Told how each attempt ended (the worker's metrics). */
+export interface DeliveryObserver {
+  attempt(channel: Channel, outcome: AttemptOutcome): void;
 }
 
 /** Pause of the queue after a provider 429 that names no Retry-After, and the range honoured. */
@@ -54,7 +62,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     ({ providerMessageId } = await provider.send(outbound(fields)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
-    return handleRefusal(failure, job, token, record.attempts, deps, log);
+    return handleRefusal(failure, job, token, record.attempts, record.channel, deps, log);
   }
   // A Redis error from here fails the job and BullMQ runs it again: the claim refuses it if the
   // delivery was recorded, else the message is sent again (at least once to the provider).
@@ -62,6 +70,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   const lateness = startedAt - Math.max(record.sendAt, Number(fields.createdAt));
   const delivered = await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);
   log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
+  deps.observe?.attempt(record.channel, 'delivered');
   if (delivered) await deps.callbacks.notify('messageDelivered', delivered);
 }
 
@@ -69,7 +78,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
  * A 429 gives the attempt back and pauses the queue; a permanent error, or a transient one on the
  * last attempt, fails the message; any other transient error retries after a backoff.
  */
-async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, attempts: number, deps: DeliverDeps, log: Logger) {
+async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, attempts: number, channel: Channel, deps: DeliverDeps, log: Logger) {
   const { id } = job.data;
   if (failure.rateLimited) {
     const pauseMs = Math.min(MAX_RATE_LIMIT_PAUSE_MS, Math.max(MIN_RATE_LIMIT_PAUSE_MS, failure.retryAfterMs ?? RATE_LIMIT_PAUSE_MS));
@@ -81,12 +90,14 @@ async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, 
   if (!failure.transient || attempts >= deps.maxAttempts) {
     const failed = await deps.store.markFailed(id, Date.now(), failure.message);
     log.warn({ error: redactNumbers(failure.message) }, 'delivery failed');
+    deps.observe?.attempt(channel, 'failed');
     if (failed) await deps.callbacks.notify('messageFailed', failed);
     return;
   }
   const nextAt = Date.now() + Math.max(deps.backoff(attempts), failure.retryAfterMs ?? 0);
   await deps.store.markRetrying(id, Date.now(), failure.message, nextAt);
   log.info({ error: redactNumbers(failure.message), nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
+  deps.observe?.attempt(channel, 'retried');
   return redelay(job, token, nextAt);
 }
 

@@ -22,7 +22,8 @@ const PUBLIC_ROUTES = new Set(['/health', '/ready', '/metrics', '/openapi.json',
 
 export function isPublicRoute(request: FastifyRequest): boolean {
   const url = request.routeOptions.url;
-  return url !== undefined && (PUBLIC_ROUTES.has(url) || url.startsWith('/docs/'));
+  // the queue dashboard checks ADMIN_API_KEY itself
+  return url !== undefined && (PUBLIC_ROUTES.has(url) || url.startsWith('/docs/') || url.startsWith('/admin/queues'));
 }
 
 export interface AuthPluginOptions {

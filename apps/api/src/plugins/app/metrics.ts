@@ -1,0 +1,60 @@
+import fp from 'fastify-plugin';
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { WorkerHeartbeats } from '@punctual/store';
+import { registerFleetMetrics } from '../../fleet-metrics.js';
+
+export interface ApiMetrics {
+  registry: Registry;
+  /** WebSocket feed clients of this instance: the feed calls inc() on open and dec() on close. */
+  wsClients: Gauge;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: ApiMetrics;
+  }
+}
+
+export interface MetricsPluginOptions {
+  /** Window in which a worker heartbeat counts as a live worker. */
+  workerWindowMs: number;
+}
+
+/**
+ * The API's Prometheus registry: this process (default metrics, request durations, WebSocket
+ * clients) and the fleet-wide figures read from Redis at every scrape, the same on any instance.
+ */
+export default fp(
+  async (app, { workerWindowMs }: MetricsPluginOptions) => {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    registerFleetMetrics(registry, {
+      store: app.store,
+      deliveries: app.deliveries,
+      heartbeats: new WorkerHeartbeats(app.redis, app.store.keys),
+      workerWindowMs,
+    });
+
+    const requestSeconds = new Histogram({
+      name: 'punctual_http_request_duration_seconds',
+      help: 'HTTP requests this API instance answered, by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      requestSeconds.observe(
+        { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: reply.statusCode },
+        reply.elapsedTime / 1000,
+      );
+    });
+
+    const wsClients = new Gauge({
+      name: 'punctual_ws_clients',
+      help: 'WebSocket feed clients connected to this API instance',
+      registers: [registry],
+    });
+    app.decorate('metrics', { registry, wsClients });
+  },
+  { name: 'metrics', dependencies: ['messages'] },
+);

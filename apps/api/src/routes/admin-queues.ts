@@ -1,0 +1,60 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+
+const BASE_PATH = '/admin/queues';
+
+export interface AdminQueuesOptions {
+  /** ADMIN_API_KEY; unset = no dashboard at all (404). */
+  adminApiKey?: string;
+}
+
+/**
+ * The bull-board dashboard of every delivery queue, read-only (the records, not the jobs, are the
+ * truth: change messages through the API). Only for requests carrying ADMIN_API_KEY, as a bearer
+ * token, an x-api-key header, or the password of HTTP Basic auth (what a browser can send).
+ */
+const adminQueues: FastifyPluginAsync<AdminQueuesOptions> = async (app, { adminApiKey }) => {
+  if (!adminApiKey) return;
+  const expected = digest(adminApiKey);
+
+  const serverAdapter = new FastifyAdapter();
+  serverAdapter.setBasePath(BASE_PATH);
+  createBullBoard({
+    queues: app.deliveries.all().map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'Punctual queues' } },
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const key = presentedKey(request);
+    if (key !== undefined && timingSafeEqual(digest(key), expected)) return;
+    return reply
+      .code(401)
+      .header('www-authenticate', 'Basic realm="Punctual queues", charset="UTF-8"')
+      .send({ statusCode: 401, code: 'UNAUTHORIZED', error: 'Unauthorized', message: 'The queue dashboard needs ADMIN_API_KEY' });
+  });
+  await app.register(serverAdapter.registerPlugin(), { prefix: BASE_PATH });
+};
+
+/** Same-length digests, so the comparison time says nothing about the key. */
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers['x-api-key'];
+  if (typeof header === 'string') return header;
+  const [scheme, value] = (request.headers.authorization ?? '').split(' ', 2);
+  if (!value) return undefined;
+  if (scheme!.toLowerCase() === 'bearer') return value;
+  if (scheme!.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    return decoded.slice(decoded.indexOf(':') + 1);
+  }
+  return undefined;
+}
+
+export default adminQueues;

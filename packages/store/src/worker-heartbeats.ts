@@ -1,0 +1,34 @@
+import type { Keyspace } from './keys.js';
+import type { RedisClient } from './message-store.js';
+
+/** How long a silent worker stays in the set before its entry is dropped. */
+const FORGET_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Worker processes announce themselves every few seconds in one sorted set (member = worker id,
+ * score = last heartbeat), so any API instance can tell how many workers were seen lately.
+ */
+export class WorkerHeartbeats {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keyspace,
+  ) {}
+
+  async beat(workerId: string, now = Date.now()): Promise<void> {
+    await this.redis
+      .multi()
+      .zadd(this.keys.workers(), now, workerId)
+      .zremrangebyscore(this.keys.workers(), '-inf', now - FORGET_AFTER_MS)
+      .exec();
+  }
+
+  /** A worker that stops cleanly is no longer counted. */
+  async remove(workerId: string): Promise<void> {
+    await this.redis.zrem(this.keys.workers(), workerId);
+  }
+
+  /** Workers whose last heartbeat is at or after `since`. */
+  countSince(since: number): Promise<number> {
+    return this.redis.zcount(this.keys.workers(), since, '+inf');
+  }
+}

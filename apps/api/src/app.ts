@@ -90,7 +90,6 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   await app.register(swaggerPlugin);
 
   await app.register(websocket, { options: { maxPayload: WS_MAX_INCOMING_BYTES }, preClose: closeWebSockets });
-  await app.register(websocket);
   await app.register(redisPlugin, { url: redisUrl });
   await app.register(messagesPlugin, {
     queuePrefix: config.queuePrefix,

@@ -53,6 +53,7 @@ export class FeedRelay {
   private readonly subscribers = new Set<FeedSubscriber>();
   private readonly byTenant = new Map<string, Set<FeedSubscriber>>();
   private readonly stopping = new AbortController();
+  private readonly stopped = new Promise<null>((resolve) => this.stopping.signal.addEventListener('abort', () => resolve(null)));
   private loops: Promise<void>[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
@@ -135,7 +136,11 @@ export class FeedRelay {
     while (!this.closed) {
       let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = await reader.xread('COUNT', READ_BATCH, 'BLOCK', READ_BLOCK_MS, 'STREAMS', stream, this.positions[partition]!);
+        // raced with close: a read queued while Redis is away is never answered after disconnect()
+        reply = await Promise.race([
+          reader.xread('COUNT', READ_BATCH, 'BLOCK', READ_BLOCK_MS, 'STREAMS', stream, this.positions[partition]!),
+          this.stopped,
+        ]);
       } catch (err) {
         if (this.closed) return;
         this.options.log.warn({ err, stream }, 'feed read failed; retrying');

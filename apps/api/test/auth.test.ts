@@ -95,7 +95,7 @@ describe('API keys', () => {
     // no worker runs here, so readiness is 503 — but never 401
     expect((await app.inject({ url: '/ready' })).json()).toMatchObject({ status: 'not_ready' });
     for (const url of ['/metrics', '/openapi.json', '/docs', '/docs/static/index.html']) {
-      expect((await app.inject({ url })).statusCode).toBe(200);
+      expect((await app.inject({ url })).statusCode).toBeLessThan(400);
     }
   });
 

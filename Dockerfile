@@ -7,12 +7,12 @@ COPY packages/shared/package.json packages/shared/
 COPY packages/store/package.json packages/store/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
-RUN pnpm install --frozen-lockfile
+RUN pnpm install --frozen-lockfile --filter '!./bench'
 COPY packages packages
 COPY apps apps
 RUN pnpm build \
   && rm -rf node_modules apps/*/node_modules packages/*/node_modules \
-  && CI=true pnpm install --frozen-lockfile --prod
+  && CI=true pnpm install --frozen-lockfile --prod --filter '!./bench'
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production

@@ -9,13 +9,13 @@ const alias = {
   '@punctual/store': src('./packages/store/src/index.ts'),
 };
 
-const project = (name: string, root: string): TestProjectConfiguration => ({
+const project = (name: string, root: string, setup: string[] = []): TestProjectConfiguration => ({
   resolve: { alias },
   test: {
     name,
     root: src(root),
     include: ['test/**/*.test.ts'],
-    globalSetup: [src('./test-support/global-setup.ts')],
+    globalSetup: [src('./test-support/global-setup.ts'), ...setup.map(src)],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },
@@ -25,5 +25,6 @@ export default [
   project('store', './packages/store'),
   project('api', './apps/api'),
   project('worker', './apps/worker'),
-  project('e2e', './'),
+  // end-to-end tests spawn the built apps (start script, killed workers)
+  project('e2e', './', ['./test-support/build-setup.ts']),
 ];

@@ -17,6 +17,7 @@ export function startDueAlarm(redis: RedisClient, worker: Worker, refreshMs = 10
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let lastWoken: string | undefined;
+  let checks = 0;
 
   const tick = async () => {
     let wait = refreshMs;
@@ -25,11 +26,15 @@ export function startDueAlarm(redis: RedisClient, worker: Worker, refreshMs = 10
       const dueAt = head.length === 2 ? Math.floor(Number(head[1]) / DELAYED_SCORE_FACTOR) : Infinity;
       const now = Date.now();
       if (dueAt <= now) {
-        // Wake once per head; a head still there afterwards means the worker is busy, not idle.
         if (head[0] !== lastWoken) {
           await redis.zadd(markerKey, 0, '0');
           lastWoken = head[0];
+          checks = 0;
           wait = 1;
+        } else {
+          // Woken but not promoted yet: the worker is on its way (look again in a few ms, or
+          // the next head would wait for Redis's hz) or busy (back off to refreshMs).
+          wait = Math.min(refreshMs, 2 ** ++checks);
         }
       } else {
         wait = Math.min(dueAt - now, refreshMs);

@@ -55,11 +55,15 @@ export class DeliveryQueues {
     return total;
   }
 
-  /** Adds the job unless one with this id exists already (BullMQ ignores a duplicate id). */
+  /**
+   * Adds the job unless one with this id exists already (BullMQ ignores a duplicate id). The
+   * job's timestamp is `now`, so BullMQ's due time (timestamp + delay) is exactly `sendAt`.
+   */
   async enqueue(id: string, sendAt: number, now = Date.now()): Promise<void> {
     await this.of(id).add(DELIVERY_JOB_NAME, { id }, {
       ...DELIVERY_JOB_OPTIONS,
       jobId: id,
+      timestamp: now,
       delay: Math.max(0, sendAt - now),
     });
   }

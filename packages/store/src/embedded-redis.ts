@@ -15,6 +15,12 @@ export interface EmbeddedRedis {
   stop(): Promise<void>;
 }
 
+/** A `redis-server` this process spawned. */
+export interface SpawnedRedis extends EmbeddedRedis {
+  /** Kills it with SIGKILL, as a crash would, and waits until it is gone. */
+  crash(): Promise<void>;
+}
+
 export interface EmbeddedRedisOptions {
   port?: number;
   /** Where the AOF lives; omitted = nothing kept on disk. */
@@ -24,6 +30,8 @@ export interface EmbeddedRedisOptions {
    * the next delayed job wakes on such a timeout: hz 10 adds up to 100 ms of lateness, 500 ~2 ms.
    */
   hz?: number;
+  /** AOF fsync policy when `dataDir` is set: `always` loses no acknowledged write in a crash. */
+  appendfsync?: 'everysec' | 'always';
 }
 
 export function redisServerOnPath(): boolean {
@@ -43,13 +51,13 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts `redis-server` from PATH on a port and waits until it answers. */
-export async function startRedisServer(options: EmbeddedRedisOptions = {}): Promise<EmbeddedRedis> {
+export async function startRedisServer(options: EmbeddedRedisOptions = {}): Promise<SpawnedRedis> {
   const port = options.port ?? (await freePort());
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--hz', String(options.hz ?? 500)];
   args.push('--maxmemory-policy', 'noeviction');
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
-    args.push('--dir', options.dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec');
+    args.push('--dir', options.dataDir, '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'everysec');
   } else {
     args.push('--appendonly', 'no');
   }
@@ -64,16 +72,13 @@ export async function startRedisServer(options: EmbeddedRedisOptions = {}): Prom
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return {
-    url,
-    port,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
-    },
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(name);
+      await exited;
+    }
   };
+  return { url, port, stop: () => signal('SIGTERM'), crash: () => signal('SIGKILL') };
 }
 
 /**

@@ -1,0 +1,83 @@
+import { Redis } from 'ioredis';
+import { monotonicFactory } from 'ulid';
+import type { Queue } from 'bullmq';
+import { DeliveryQueues, Keyspace, MessageStore } from '@punctual/store';
+import { REFERENCE_JOB, referenceKeys, referenceQueue } from './reference/keys.js';
+
+/** Writes message `i` due at `sendAt`, as the API would; resolves with its id. */
+export type Writer = (sendAt: number) => Promise<string>;
+
+export interface Filler {
+  write: Writer;
+  close(): Promise<void>;
+}
+
+const SAMPLE = { recipient: '5511999999999', message: 'Your appointment is tomorrow at 10:00.', channel: 'sms' as const };
+
+/** Schedules messages straight through the product's store: the same two writes POST makes. */
+export function productFiller(redisUrl: string, prefix: string): Filler {
+  const redis = new Redis(redisUrl, { enableAutoPipelining: true });
+  const keyspace = new Keyspace({ prefix, partitions: 1 });
+  const store = new MessageStore(redis, { keyspace, eventsMaxLen: 100_000 });
+  const deliveries = new DeliveryQueues(keyspace, redis);
+  return {
+    async write(sendAt) {
+      const now = Date.now();
+      const id = store.newMessageId(now);
+      await deliveries.enqueue(id, sendAt, now);
+      await store.schedule('default', id, { ...SAMPLE, sendAt }, now);
+      return id;
+    },
+    async close() {
+      await deliveries.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/** Schedules messages the way the reference API does: job, then record HSET and index ZADD. */
+export function referenceFiller(redisUrl: string, prefix: string): Filler {
+  const redis = new Redis(redisUrl, { enableAutoPipelining: true });
+  const keys = referenceKeys(prefix);
+  const queue: Queue = referenceQueue(prefix, redis);
+  const newId = monotonicFactory();
+  return {
+    async write(sendAt) {
+      const now = Date.now();
+      const id = newId(now);
+      await queue.add('deliver', { id, sendAt }, { ...REFERENCE_JOB, jobId: id, delay: Math.max(0, sendAt - now) });
+      await redis
+        .multi()
+        .hset(keys.record(id), { ...SAMPLE, id, sendAt, status: 'scheduled', createdAt: now, updatedAt: now, attempts: 0 })
+        .zadd(keys.index, sendAt, id)
+        .exec();
+      return id;
+    },
+    async close() {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * Writes `sendAts.length` messages with `concurrency` in flight, in order of the array (so a
+ * message due earlier is written earlier). Returns the ids and the rate in messages per second.
+ */
+export async function fill(writer: Writer, sendAts: number[], concurrency = 256, onProgress?: (done: number) => void) {
+  const ids = new Array<string>(sendAts.length);
+  let next = 0;
+  let done = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, sendAts.length) }, async () => {
+      while (next < sendAts.length) {
+        const i = next++;
+        ids[i] = await writer(sendAts[i]!);
+        if (++done % 20_000 === 0) onProgress?.(done);
+      }
+    }),
+  );
+  const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+  return { ids, perSecond: sendAts.length / seconds };
+}

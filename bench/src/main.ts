@@ -1,0 +1,99 @@
+/**
+ * `pnpm bench`: the product's real API and worker processes measured beside a minimal
+ * Fastify + BullMQ reference, against a redis-server of the benchmark's own. Progress goes to
+ * stderr, the table to stdout, every figure to bench/results/latest.json.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '@punctual/store';
+import { parseOptions, type BenchOptions } from './options.js';
+import { FakeProvider } from './fake-provider.js';
+import { machine, progress, table, writeResults, type ScenarioResult } from './report.js';
+import { ROOT } from './processes.js';
+import { profilesIn, topFrames } from './profile.js';
+import type { BenchContext } from './context.js';
+import { postThroughput } from './scenarios/post-throughput.js';
+import { deliveryThroughput } from './scenarios/delivery-throughput.js';
+import { lateness } from './scenarios/lateness.js';
+import { atScale } from './scenarios/at-scale.js';
+import { wsFanout } from './scenarios/ws-fanout.js';
+
+const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
+  ['post', postThroughput],
+  ['delivery', deliveryThroughput],
+  ['lateness', lateness],
+  ['scale', atScale],
+  ['ws', wsFanout],
+];
+
+function sizes(o: BenchOptions) {
+  return {
+    postSeconds: o.postSeconds,
+    postRounds: o.postRounds,
+    connections: o.connections,
+    deliveries: o.deliveries,
+    latenessSeconds: o.latenessSeconds,
+    latenessRates: o.latenessRates,
+    scheduled: o.scheduled,
+    samples: o.samples,
+    wsClients: o.wsClients,
+  };
+}
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const server = await startRedisServer({ hz: options.hz });
+  const redis = new Redis(server.url);
+  const provider = await new FakeProvider().start();
+  const profileDir = options.profile ? join(ROOT, 'bench/results/profiles', startedAt.toISOString().replace(/[:.]/g, '-')) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const redisVersion = /^redis_version:(.+)$/m.exec(await redis.info('server'))?.[1]?.trim() ?? 'unknown';
+  const ctx: BenchContext = { options, redisUrl: server.url, redis, hz: options.hz, provider, profileDir };
+  progress(`pnpm bench --${options.mode}: redis-server ${redisVersion} on ${server.url}, hz ${options.hz}, no persistence`);
+
+  const results: ScenarioResult[] = [];
+  let failed = false;
+  try {
+    for (const [key, run] of SCENARIOS) {
+      if (options.only && !options.only.includes(key)) continue;
+      try {
+        results.push(await run(ctx));
+      } catch (err) {
+        failed = true;
+        const message = err instanceof Error ? err.message : String(err);
+        progress(`${key} failed: ${message}`);
+        results.push({ name: key, hz: options.hz, setup: '', figures: [], skipped: `error: ${message.split('\n')[0]}` });
+      }
+    }
+  } finally {
+    await provider.stop();
+    redis.disconnect();
+    await server.stop();
+  }
+
+  const document = {
+    command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
+    mode: options.mode,
+    startedAt: startedAt.toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    machine: machine(redisVersion),
+    redis: { hz: options.hz, persistence: 'none (appendonly no, no RDB)', maxmemoryPolicy: 'noeviction' },
+    sizes: sizes(options),
+    scenarios: results,
+  };
+  writeResults(join(ROOT, options.out), document);
+  console.log(table(results));
+  for (const s of results) for (const note of [s.setup, ...(s.notes ?? [])].filter(Boolean)) console.log(`- ${s.name}: ${note}`);
+  console.log(`\nmachine: ${JSON.stringify(document.machine)}; took ${document.durationSeconds} s; written to ${options.out}`);
+  if (profileDir) {
+    for (const file of profilesIn(profileDir)) console.log(`\n${file}\n${topFrames(file).join('\n')}`);
+  }
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,233 @@
+import type { Redis } from 'ioredis';
+import { encodeCursor } from '@punctual/store';
+import { compare, progress, type Figure, type ScenarioResult } from '../report.js';
+import { emptyRedis, newPrefix, usedMemory, type BenchContext } from '../context.js';
+import { fill, productFiller, referenceFiller, type Filler } from '../fill.js';
+import { HttpClient } from '../http.js';
+import { startProductApi, startProductWorker, startReferenceApi, type Service } from '../processes.js';
+import { round, summarize, type Summary } from '../stats.js';
+
+const DAY = 86_400_000;
+
+interface Side {
+  fillRate: number;
+  bytesPerMessage: number;
+  /** The same, less the feed stream (the product's only). */
+  bytesWithoutFeed?: number;
+  ops: Record<'get' | 'put' | 'delete' | 'firstPage' | 'deepPage', Summary>;
+  errors: number;
+  /** MB at half size and at full size (after the same reads), then after the measured operations. */
+  rss?: { api: [number, number, number]; worker: [number, number, number] };
+}
+
+/** sendAts spread over the next 1–300 days: nothing falls due during the benchmark. */
+function futureTimes(count: number): number[] {
+  const now = Date.now();
+  return Array.from({ length: count }, () => now + DAY + Math.floor(Math.random() * 299 * DAY));
+}
+
+function pick<T>(items: T[], count: number): T[] {
+  const copy = items.slice();
+  for (let i = 0; i < Math.min(count, copy.length); i++) {
+    const j = i + Math.floor(Math.random() * (copy.length - i));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy.slice(0, count);
+}
+
+/** GET one, PUT (a new sendAt), DELETE and two pages, one request at a time. */
+async function measureOps(api: Service, ids: string[], samples: number, deepCursor: string) {
+  const http = new HttpClient(api.port);
+  let errors = 0;
+  const timed = async (method: string, path: string, body?: unknown) => {
+    const res = await http.send(method, path, body);
+    if (res.status >= 300) errors++;
+    return res.ms;
+  };
+  const chosen = pick(ids, samples * 3);
+  const run = async (n: number, request: (i: number) => Promise<number>) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(await request(i));
+    return summarize(out);
+  };
+  try {
+    await run(Math.min(100, samples), (i) => timed('GET', `/scheduled/${chosen[i]}`));
+    const ops = {
+      get: await run(samples, (i) => timed('GET', `/scheduled/${chosen[i]}`)),
+      put: await run(samples, (i) =>
+        timed('PUT', `/scheduled/${chosen[samples + i]}`, { sendAt: Date.now() + DAY + Math.floor(Math.random() * 200 * DAY) }),
+      ),
+      delete: await run(samples, (i) => timed('DELETE', `/scheduled/${chosen[2 * samples + i]}`)),
+      firstPage: await run(Math.ceil(samples / 2), () => timed('GET', '/scheduled?limit=100')),
+      deepPage: await run(Math.ceil(samples / 2), () => timed('GET', `/scheduled?limit=100&cursor=${deepCursor}`)),
+    };
+    return { ops, errors };
+  } finally {
+    http.close();
+  }
+}
+
+/** Reads only (GETs and pages), so the processes' memory is sampled after real work. */
+async function warmUp(api: Service, ids: string[], deepCursor: string) {
+  const http = new HttpClient(api.port);
+  try {
+    for (const id of pick(ids, 200)) await http.send('GET', `/scheduled/${id}`);
+    for (let i = 0; i < 25; i++) {
+      await http.send('GET', '/scheduled?limit=100');
+      await http.send('GET', `/scheduled?limit=100&cursor=${deepCursor}`);
+    }
+  } finally {
+    http.close();
+  }
+}
+
+async function cursorAt(redis: Redis, index: string, depth: number, encode: (score: number, id: string) => string) {
+  const [id, score] = await redis.zrange(index, depth - 1, depth - 1, 'WITHSCORES');
+  return encode(Number(score), id!);
+}
+
+async function fillIn(filler: Filler, count: number, label: string) {
+  const started = Date.now();
+  const result = await fill(filler.write, futureTimes(count), 256, (done) => progress(`  ${label}: ${done.toLocaleString('en-US')} written`));
+  progress(`  ${label}: ${count.toLocaleString('en-US')} in ${((Date.now() - started) / 1000).toFixed(1)} s (${Math.round(result.perSecond)}/s)`);
+  return result;
+}
+
+async function productSide(ctx: BenchContext, total: number, depth: number): Promise<Side> {
+  const { samples } = ctx.options;
+  await emptyRedis(ctx);
+  const prefix = newPrefix('scale');
+  const api = await startProductApi({ redisUrl: ctx.redisUrl, prefix, profileDir: ctx.profileDir });
+  const worker = await startProductWorker({ redisUrl: ctx.redisUrl, prefix, profileDir: ctx.profileDir });
+  const filler = productFiller(ctx.redisUrl, prefix);
+  const index = `{${prefix}-p0}:t:default:scheduled`;
+  const encode = (score: number, id: string) => encodeCursor({ score, id });
+  try {
+    const before = await usedMemory(ctx.redis);
+    const half = Math.floor(total / 2);
+    const first = await fillIn(filler, half, 'product fill (first half)');
+    await warmUp(api, first.ids, await cursorAt(ctx.redis, index, Math.min(depth, half), encode));
+    const rssHalf = { api: api.rssMb(), worker: worker.rssMb() };
+    const second = await fillIn(filler, total - half, 'product fill (second half)');
+    const after = await usedMemory(ctx.redis);
+    const feed = Number(await ctx.redis.memory('USAGE', `{${prefix}-p0}:feed:events`, 'SAMPLES', '0'));
+    const ids = [...first.ids, ...second.ids];
+    const deepCursor = await cursorAt(ctx.redis, index, depth, encode);
+    // the same work as at half size, so the two samples differ only by the number scheduled
+    await warmUp(api, ids, deepCursor);
+    const rssFull = { api: api.rssMb(), worker: worker.rssMb() };
+    progress(`  product: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
+    const { ops, errors } = await measureOps(api, ids, samples, deepCursor);
+    return {
+      fillRate: (first.perSecond + second.perSecond) / 2,
+      bytesPerMessage: (after - before) / total,
+      bytesWithoutFeed: (after - before - feed) / total,
+      ops,
+      errors,
+      rss: {
+        api: [rssHalf.api, rssFull.api, api.rssMb()],
+        worker: [rssHalf.worker, rssFull.worker, worker.rssMb()],
+      },
+    };
+  } finally {
+    await filler.close();
+    await api.stop();
+    await worker.stop();
+  }
+}
+
+async function referenceSide(ctx: BenchContext, total: number, depth: number): Promise<Side> {
+  await emptyRedis(ctx);
+  const prefix = newPrefix('scale-ref');
+  const api = await startReferenceApi(ctx.redisUrl, prefix);
+  const filler = referenceFiller(ctx.redisUrl, prefix);
+  try {
+    const before = await usedMemory(ctx.redis);
+    const { ids, perSecond } = await fillIn(filler, total, 'reference fill');
+    const after = await usedMemory(ctx.redis);
+    progress(`  reference: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
+    const cursor = await cursorAt(ctx.redis, `{${prefix}}:scheduled`, depth, (score, id) => Buffer.from(`${score}:${id}`).toString('base64url'));
+    const { ops, errors } = await measureOps(api, ids, ctx.options.samples, cursor);
+    return { fillRate: perSecond, bytesPerMessage: (after - before) / total, ops, errors };
+  } finally {
+    await filler.close();
+    await api.stop();
+  }
+}
+
+const OPS = [
+  ['get', 'GET /scheduled/:id', 5],
+  ['put', 'PUT /scheduled/:id (new sendAt)', 5],
+  ['delete', 'DELETE /scheduled/:id', 5],
+  ['firstPage', 'first page (limit 100)', 20],
+  ['deepPage', 'deep page (limit 100)', 20],
+] as const;
+
+/**
+ * A large backlog of scheduled messages: single-message operations, first and deep pages, Redis
+ * bytes per message, and the processes' memory at half and full size.
+ */
+export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
+  const total = ctx.options.scheduled;
+  const depth = Math.min(50_000, Math.floor(total / 2));
+  progress(`at scale: ${total.toLocaleString('en-US')} scheduled messages`);
+  const product = await productSide(ctx, total, depth);
+  const reference = await referenceSide(ctx, total, depth);
+  const figures: Figure[] = [];
+  for (const [key, label, limit] of OPS) {
+    const name = key === 'deepPage' ? `${label} at depth ${depth.toLocaleString('en-US')}` : label;
+    for (const q of ['p50', 'p99'] as const) {
+      figures.push({
+        metric: `${name} ${q}`,
+        unit: 'ms',
+        product: round(product.ops[key][q], 2),
+        reference: round(reference.ops[key][q], 2),
+        ratio: compare(product.ops[key][q], reference.ops[key][q]),
+        ...(q === 'p99' ? { target: `≤ ${limit} ms`, pass: product.ops[key].p99 <= limit } : {}),
+      });
+    }
+  }
+  figures.push({ metric: 'requests not 2xx', unit: 'count', product: product.errors, reference: reference.errors, target: '0', pass: product.errors === 0 });
+  figures.push({ metric: 'fill rate (store, 256 in flight)', unit: 'msg/s', product: round(product.fillRate, 0), reference: round(reference.fillRate, 0), ratio: compare(product.fillRate, reference.fillRate) });
+  figures.push({
+    metric: 'Redis bytes per message, with feed stream',
+    unit: 'B',
+    product: round(product.bytesPerMessage, 0),
+    reference: round(reference.bytesPerMessage, 0),
+    ratio: compare(product.bytesPerMessage, reference.bytesPerMessage),
+    target: '≤ 1536 B',
+    pass: product.bytesPerMessage <= 1536,
+  });
+  figures.push({
+    metric: 'Redis bytes per message, without feed stream',
+    unit: 'B',
+    product: round(product.bytesWithoutFeed!, 0),
+    reference: round(reference.bytesPerMessage, 0),
+    ratio: compare(product.bytesWithoutFeed!, reference.bytesPerMessage),
+    target: '≤ 1536 B',
+    pass: product.bytesWithoutFeed! <= 1536,
+  });
+  const { rss } = product;
+  for (const service of ['api', 'worker'] as const) {
+    const [atHalf, atFull, afterOps] = rss![service];
+    figures.push({
+      metric: `${service} RSS at ${Math.floor(total / 2).toLocaleString('en-US')} / ${total.toLocaleString('en-US')} / after ops`,
+      unit: 'MB',
+      product: round(Math.max(atFull, afterOps), 0),
+      note: `${round(atHalf, 0)} MB at half size, ${round(atFull, 0)} MB at full size, ${round(afterOps, 0)} MB after the measured operations`,
+      target: '≤ 150 MB, flat',
+      pass: Math.max(atHalf, atFull, afterOps) <= 150 && atFull - atHalf <= 20,
+    });
+  }
+  return {
+    name: 'At scale',
+    hz: ctx.hz,
+    setup:
+      `${total} scheduled (written through the store, as POST does), one request at a time over keep-alive, ` +
+      `${ctx.options.samples} samples per operation; RSS from /proc/<pid>/status VmRSS at half and full size`,
+    figures,
+    notes: (['api', 'worker'] as const).map(
+      (p) => `${p} RSS: ${rss![p].map((mb) => round(mb, 0)).join(' / ')} MB at half size / full size / after the measured operations ("flat": full − half ≤ 20 MB)`,
+    ),
+  };
+}

@@ -180,6 +180,43 @@ describe('API and worker on a three-master Redis Cluster, six partitions', () =>
     }
   });
 
+  it('keeps auth, rate limits, idempotency, the scheduled cap and health working on the global keys', async () => {
+    const globalPrefix = uniquePrefix('cluster-global');
+    const own = await buildTestApp(
+      globalPrefix,
+      {
+        REDIS_CLUSTER_NODES: cluster.env,
+        QUEUE_PARTITIONS: String(PARTITIONS),
+        API_KEYS: 'acme:cluster-test-key-0123456789',
+        RATE_LIMIT_MAX: '5',
+        RATE_LIMIT_WINDOW_MS: '600000',
+        MAX_SCHEDULED_PER_TENANT: '3',
+        LOG_LEVEL: 'warn',
+      },
+      undefined,
+      logStream,
+    );
+    const headers = { authorization: 'Bearer cluster-test-key-0123456789' };
+    try {
+      expect((await own.inject({ url: '/health' })).json()).toEqual({ status: 'ok', redis: 'connected' });
+      const post = (key: string, sendAt: number) =>
+        own.inject({ method: 'POST', url: '/scheduled', headers: { ...headers, 'idempotency-key': key }, payload: { recipient: '5511912345678', message: 'hi', channel: 'sms', sendAt } });
+      const sendAt = Date.now() + 3_600_000;
+      const first = await post('k1', sendAt);
+      expect(first.statusCode).toBe(201);
+      const replay = await post('k1', sendAt);
+      expect(replay.json().data.id).toBe(first.json().data.id);
+      expect((await post('k2', sendAt)).statusCode).toBe(201);
+      expect((await post('k3', sendAt)).statusCode).toBe(201);
+      // the fifth request of the window, over the tenant's cap of three scheduled messages
+      expect((await post('k4', sendAt)).json()).toMatchObject({ statusCode: 429, code: 'SCHEDULED_LIMIT_REACHED' });
+      expect((await own.inject({ url: '/scheduled', headers })).json()).toMatchObject({ statusCode: 429, code: 'RATE_LIMITED' });
+    } finally {
+      await own.close();
+      await deletePrefix(globalPrefix, cluster.nodes);
+    }
+  });
+
   it('reconciles every partition: a due message that lost its job is enqueued and delivered', async () => {
     const keyspace = new Keyspace({ prefix, partitions: PARTITIONS });
     const store = new MessageStore(cluster.client, { keyspace, eventsMaxLen: 1000 });

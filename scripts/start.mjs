@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `pnpm start`: builds if needed, finds or starts Redis (the embedded default when REDIS_URL is
-// unset), then runs the API and one worker as two processes and forwards signals to both.
+// `pnpm start`: builds if needed, finds or starts Redis (the embedded default when neither REDIS_URL
+// nor REDIS_CLUSTER_NODES is set), then runs the API and one worker as two processes and forwards signals to both.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -16,7 +16,7 @@ if (build.status !== 0) {
 
 const { discoverRedis } = await import('../packages/store/dist/index.js');
 let embedded;
-if (!process.env.REDIS_URL) {
+if (!process.env.REDIS_URL && !process.env.REDIS_CLUSTER_NODES) {
   try {
     embedded = await discoverRedis(join(root, '.data/redis'));
   } catch (err) {
@@ -25,7 +25,7 @@ if (!process.env.REDIS_URL) {
   }
   console.error(`REDIS_URL unset: using ${embedded.url}`);
 }
-const env = { ...process.env, REDIS_URL: process.env.REDIS_URL ?? embedded.url };
+const env = embedded ? { ...process.env, REDIS_URL: embedded.url } : process.env;
 
 const children = [
   ['api', 'apps/api/dist/server.js'],

@@ -1,22 +1,29 @@
 /** Builds the real API and worker of a test, on the test's own key prefix. */
 import type { Worker } from 'bullmq';
-import { pino } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { buildApp } from '../apps/api/src/app.js';
 import { loadConfig as loadApiConfig } from '../apps/api/src/config.js';
 import { loadConfig as loadWorkerConfig } from '../apps/worker/src/config.js';
 import { startDeliveryWorker } from '../apps/worker/src/worker.js';
 import type { ChannelRegistry } from '../apps/worker/src/channels/registry.js';
+import { configuredRedisTarget } from '../packages/store/src/index.js';
 import { redisUrl } from './redis.js';
 
-export async function buildTestApp(prefix: string, env: Record<string, string> = {}, url = redisUrl()) {
+/** The API on the test's Redis, or on the Redis Cluster `env.REDIS_CLUSTER_NODES` names. */
+export async function buildTestApp(
+  prefix: string,
+  env: Record<string, string> = {},
+  url = redisUrl(),
+  logger: false | DestinationStream = false,
+) {
   const config = loadApiConfig({ QUEUE_PREFIX: prefix, LOG_LEVEL: 'silent', ...env });
-  return buildApp({ config, redisUrl: url, logger: false });
+  return buildApp({ config, redis: configuredRedisTarget(config) ?? { url }, logger });
 }
 
 export async function startTestWorker(
   prefix: string,
   env: Record<string, string> = {},
-  options: { channels?: ChannelRegistry; url?: string } = {},
+  options: { channels?: ChannelRegistry; url?: string; log?: Logger } = {},
 ) {
   const config = loadWorkerConfig({
     QUEUE_PREFIX: prefix,
@@ -24,7 +31,12 @@ export async function startTestWorker(
     RECONCILE_INTERVAL_MS: '60000',
     ...env,
   });
-  return startDeliveryWorker({ config, redisUrl: options.url ?? redisUrl(), log: pino({ level: 'silent' }), channels: options.channels });
+  return startDeliveryWorker({
+    config,
+    redis: configuredRedisTarget(config) ?? { url: options.url ?? redisUrl() },
+    log: options.log ?? pino({ level: 'silent' }),
+    channels: options.channels,
+  });
 }
 
 /** Follows the jobs a BullMQ worker completes, from now on, so a test can wait for one. */

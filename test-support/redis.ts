@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { MessageEventName } from '../packages/shared/src/index.js';
 
 export function redisUrl(): string {
@@ -12,8 +12,9 @@ export function uniquePrefix(name: string): string {
   return `t-${name}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Every key of a prefix: the partitions' `{prefix-pN}…` and the global `{prefix}:…`. */
-export async function keysOfPrefix(redis: Redis, prefix: string): Promise<string[]> {
+/** Every key of a prefix: the partitions' `{prefix-pN}…` and the global `{prefix}:…` (on a Cluster, of every master). */
+export async function keysOfPrefix(redis: Redis | Cluster, prefix: string): Promise<string[]> {
+  if (redis instanceof Cluster) return (await Promise.all(redis.nodes('master').map((node) => keysOfPrefix(node, prefix)))).flat();
   const found: string[] = [];
   for (const pattern of [`{${prefix}-p*`, `{${prefix}}:*`]) {
     let cursor = '0';
@@ -26,14 +27,34 @@ export async function keysOfPrefix(redis: Redis, prefix: string): Promise<string
   return found;
 }
 
-/** Deletes every key of a prefix (all partitions and the global keys). */
-export async function deletePrefix(prefix: string, url = redisUrl()): Promise<void> {
-  const redis = new Redis(url);
+/**
+ * Deletes every key of a prefix (all partitions and the global keys), on one Redis or on every
+ * master of a Cluster (`url` = its nodes). On a Cluster a multi-key UNLINK must stay in one slot,
+ * so each key is unlinked on its own, pipelined per master.
+ */
+export async function deletePrefix(prefix: string, url: string | { host: string; port: number }[] = redisUrl()): Promise<void> {
+  if (typeof url === 'string') {
+    const redis = new Redis(url);
+    try {
+      const keys = await keysOfPrefix(redis, prefix);
+      for (let i = 0; i < keys.length; i += 1000) await redis.unlink(...keys.slice(i, i + 1000));
+    } finally {
+      redis.disconnect();
+    }
+    return;
+  }
+  const cluster = new Cluster(url);
   try {
-    const keys = await keysOfPrefix(redis, prefix);
-    for (let i = 0; i < keys.length; i += 1000) await redis.unlink(...keys.slice(i, i + 1000));
+    await new Promise((resolve, reject) => cluster.once('ready', resolve).once('error', reject));
+    await Promise.all(
+      cluster.nodes('master').map(async (node) => {
+        const pipeline = node.pipeline();
+        for (const key of await keysOfPrefix(node, prefix)) pipeline.unlink(key);
+        await pipeline.exec();
+      }),
+    );
   } finally {
-    redis.disconnect();
+    cluster.disconnect();
   }
 }
 

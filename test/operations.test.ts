@@ -167,7 +167,7 @@ it('the worker deletes records past RETENTION_DAYS, and no list shows them', asy
   const allExpired = new Promise<void>((resolve) => (onExpired = () => expired >= 2 && resolve()));
   const worker = await startDeliveryWorker({
     config: loadWorkerConfig({ QUEUE_PREFIX: retentionPrefix, SIMULATED_LATENCY_MS: '0', RECONCILE_INTERVAL_MS: '100', RETENTION_DAYS: '0.00001' }),
-    redisUrl: redisUrl(),
+    redis: { url: redisUrl() },
     log,
   });
   try {

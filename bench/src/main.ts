@@ -18,6 +18,7 @@ import { deliveryThroughput } from './scenarios/delivery-throughput.js';
 import { lateness } from './scenarios/lateness.js';
 import { atScale } from './scenarios/at-scale.js';
 import { wsFanout } from './scenarios/ws-fanout.js';
+import { clusterThroughput } from './scenarios/cluster.js';
 
 const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['post', postThroughput],
@@ -25,6 +26,7 @@ const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['lateness', lateness],
   ['scale', atScale],
   ['ws', wsFanout],
+  ['cluster', clusterThroughput],
 ];
 
 function sizes(o: BenchOptions) {
@@ -58,6 +60,7 @@ async function main() {
   try {
     for (const [key, run] of SCENARIOS) {
       if (options.only && !options.only.includes(key)) continue;
+      if (key === 'cluster' && !options.cluster) continue;
       try {
         results.push(await run(ctx));
       } catch (err) {

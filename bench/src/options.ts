@@ -16,10 +16,12 @@ export interface BenchOptions {
   /** Runs the product's processes under `node --cpu-prof` and prints their top frames. */
   profile: boolean;
   only?: string[];
+  /** Runs only the Redis Cluster scenario (1 vs 6 partitions on a local three-master cluster). */
+  cluster: boolean;
   out: string;
 }
 
-const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | 'profile' | 'only' | 'out'>> = {
+const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | 'profile' | 'only' | 'cluster' | 'out'>> = {
   quick: {
     postSeconds: 4,
     postRounds: 3,
@@ -55,6 +57,7 @@ export const USAGE = `pnpm bench [--quick | --full] [--flag=value …]
   --samples=N           requests per latency figure
   --ws-clients=N        WebSocket clients of the fan-out
   --only=post,delivery,lateness,scale,ws   run some scenarios only
+  --cluster             only delivery throughput on a local 3-master Redis Cluster, 1 vs 6 partitions
   --profile             run the product under node --cpu-prof and print its top frames
   --out=PATH            where the JSON goes (bench/results/latest.json)`;
 
@@ -76,6 +79,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'ws-clients': { type: 'string' },
       only: { type: 'string' },
       profile: { type: 'boolean' },
+      cluster: { type: 'boolean' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -107,7 +111,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     samples: int('samples', values.samples, preset.samples),
     wsClients: int('ws-clients', values['ws-clients'], preset.wsClients),
     profile: values.profile ?? false,
-    only: values.only?.split(','),
+    only: values.cluster ? ['cluster'] : values.only?.split(','),
+    cluster: values.cluster ?? false,
     out: values.out ?? 'bench/results/latest.json',
   };
 }

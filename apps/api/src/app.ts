@@ -2,6 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import websocket from '@fastify/websocket';
 import type { DestinationStream } from 'pino';
 import { ERROR_CODES } from '@punctual/shared';
+import type { RedisTarget } from '@punctual/store';
 import type { ApiConfig } from './config.js';
 import { InvalidField, RedisUnavailable } from './errors.js';
 import { validationDetails, validatorCompiler } from './validation.js';
@@ -35,8 +36,8 @@ const WS_CLOSE_GRACE_MS = 2000;
 
 export interface BuildOptions {
   config: ApiConfig;
-  /** Where Redis is (the config's REDIS_URL or the embedded default found at start). */
-  redisUrl: string;
+  /** Where Redis is (REDIS_URL, REDIS_CLUSTER_NODES, or the embedded default found at start). */
+  redis: RedisTarget;
   /** false: no log at all; a stream: the JSON log lines go there instead of stdout. */
   logger?: false | DestinationStream;
 }
@@ -56,7 +57,7 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-export async function buildApp({ config, redisUrl, logger }: BuildOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, redis, logger }: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger === false ? false : loggerOptions(config.logLevel, logger),
     bodyLimit: BODY_LIMIT,
@@ -90,7 +91,7 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
   await app.register(swaggerPlugin);
 
   await app.register(websocket, { options: { maxPayload: WS_MAX_INCOMING_BYTES }, preClose: closeWebSockets });
-  await app.register(redisPlugin, { url: redisUrl });
+  await app.register(redisPlugin, { target: redis });
   await app.register(messagesPlugin, {
     queuePrefix: config.queuePrefix,
     partitions: config.partitions,
@@ -98,7 +99,7 @@ export async function buildApp({ config, redisUrl, logger }: BuildOptions): Prom
     retentionMs: config.retentionMs,
   });
   await app.register(feedPlugin, {
-    redisUrl,
+    redisTarget: redis,
     pingIntervalMs: config.wsPingIntervalMs,
     maxBufferedBytes: config.wsMaxBufferedBytes,
   });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvInt, TENANT_PATTERN, parseEnv } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvInt, TENANT_PATTERN, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -34,6 +34,8 @@ export interface ApiConfig {
   host: string;
   /** Unset: the embedded default (contract section 1). */
   redisUrl?: string;
+  /** REDIS_CLUSTER_NODES: a Redis Cluster instead of REDIS_URL. */
+  redisClusterNodes?: ClusterNodeAddress[];
   queuePrefix: string;
   partitions: number;
   eventsMaxLen: number;
@@ -68,6 +70,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: clusterNodesOf(e),
     queuePrefix: e.QUEUE_PREFIX,
     partitions: e.QUEUE_PARTITIONS,
     eventsMaxLen: e.EVENTS_MAX_LEN,

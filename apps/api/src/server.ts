@@ -1,14 +1,15 @@
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, } from '@punctual/shared';
-import { discoverRedis, type EmbeddedRedis } from '@punctual/store';
+import { configuredRedisTarget, discoverRedis, type EmbeddedRedis } from '@punctual/store';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 
 async function main() {
   const config = loadConfig();
   let embedded: EmbeddedRedis | undefined;
-  if (!config.redisUrl) embedded = await discoverRedis('.data/redis');
-  const app = await buildApp({ config, redisUrl: config.redisUrl ?? embedded!.url });
+  const configured = configuredRedisTarget(config);
+  if (!configured) embedded = await discoverRedis('.data/redis');
+  const app = await buildApp({ config, redis: configured ?? { url: embedded!.url } });
   if (embedded && embedded.url) app.log.info({ redis: embedded.url }, 'REDIS_URL unset: using the embedded default');
 
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {

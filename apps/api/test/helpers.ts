@@ -22,7 +22,7 @@ export async function buildTestApi(prefix: string, env: Record<string, string> =
         },
       })
     : undefined;
-  return buildApp({ config, redisUrl: redisUrl(), logger: stream ?? false });
+  return buildApp({ config, redis: { url: redisUrl() }, logger: stream ?? false });
 }
 
 export function newMessage(over: Record<string, unknown> = {}) {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, parseEnv } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -46,6 +46,8 @@ export interface WhatsAppCloudConfig {
 
 export interface WorkerConfig {
   redisUrl?: string;
+  /** REDIS_CLUSTER_NODES: a Redis Cluster instead of REDIS_URL. */
+  redisClusterNodes?: ClusterNodeAddress[];
   queuePrefix: string;
   partitions: number;
   eventsMaxLen: number;
@@ -68,6 +70,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e: WorkerEnv = parseEnv(WorkerEnv, env);
   return {
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: clusterNodesOf(e),
     queuePrefix: e.QUEUE_PREFIX,
     partitions: e.QUEUE_PARTITIONS,
     eventsMaxLen: e.EVENTS_MAX_LEN,

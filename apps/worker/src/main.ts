@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { CHANNELS, ConfigError } from '@punctual/shared';
-import { discoverRedis, type EmbeddedRedis } from '@punctual/store';
+import { configuredRedisTarget, describeRedisTarget, discoverRedis, type EmbeddedRedis } from '@punctual/store';
 import { loadConfig } from './config.js';
 import { lockDurationFor, startDeliveryWorker } from './worker.js';
 import { startHealthServer } from './health-server.js';
@@ -10,16 +10,17 @@ async function main() {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { service: 'worker' } });
   let embedded: EmbeddedRedis | undefined;
-  if (!config.redisUrl) embedded = await discoverRedis('.data/redis');
-  const redisUrl = config.redisUrl ?? embedded!.url;
-  const worker = await startDeliveryWorker({ config, redisUrl, log });
+  const configured = configuredRedisTarget(config);
+  if (!configured) embedded = await discoverRedis('.data/redis');
+  const redis = configured ?? { url: embedded!.url };
+  const worker = await startDeliveryWorker({ config, redis, log });
   const health = await startHealthServer(worker.redis, config.port, worker.metrics);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
   if (!config.callbacks.secret) log.warn('CALLBACK_SECRET is unset: callbacks are sent without an X-Signature header');
   if (config.callbacks.allowPrivate) log.warn('CALLBACK_ALLOW_PRIVATE=true: callbacks may reach private and loopback addresses');
   log.info(
     {
-      redis: redisUrl.replace(/\/\/[^@]*@/, '//***@'),
+      redis: describeRedisTarget(redis),
       partitions: config.partitions,
       concurrency: config.concurrency,
       port: config.port,

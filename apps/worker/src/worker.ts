@@ -2,7 +2,16 @@ import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { QUEUE_NAMES, type CallbackJobData, type DeliveryJobData } from '@punctual/shared';
 import type { Registry } from 'prom-client';
-import { DeliveryQueues, Keyspace, MessageStore, WorkerHeartbeats, connectRedis, createRedis, type RedisClient } from '@punctual/store';
+import {
+  DeliveryQueues,
+  Keyspace,
+  MessageStore,
+  WorkerHeartbeats,
+  connectRedis,
+  createRedisConnection,
+  type RedisClient,
+  type RedisTarget,
+} from '@punctual/store';
 import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
@@ -40,7 +49,8 @@ const DELIVERY_LIMITER = { max: 1_000_000, duration: 1000 };
 
 export interface DeliveryWorkerOptions {
   config: WorkerConfig;
-  redisUrl: string;
+  /** Where Redis is: one server or a Cluster; every connection below goes there. */
+  redis: RedisTarget;
   log: Logger;
   channels?: ChannelRegistry;
 }
@@ -56,8 +66,8 @@ export interface DeliveryWorker {
 }
 
 /** Starts one delivery and one callback BullMQ worker per partition, the reconciler and the due alarms. */
-export async function startDeliveryWorker({ config, redisUrl, log, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
-  const redis = createRedis(redisUrl, 'worker');
+export async function startDeliveryWorker({ config, redis: target, log, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
+  const redis = createRedisConnection(target, 'worker');
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
   await connectRedis(redis, 30_000);
   await warnOnLowHz(redis, log);
@@ -95,7 +105,7 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
   const workers = keyspace.allTags().map(
     (prefix) =>
       new Worker<DeliveryJobData>(QUEUE_NAMES.deliveries, (job, token) => deliverMessage(job, token, deliverDeps), {
-        connection: createRedis(redisUrl, 'worker'),
+        connection: createRedisConnection(target, 'worker'),
         prefix,
         concurrency: config.concurrency,
         limiter: DELIVERY_LIMITER,
@@ -110,7 +120,7 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
   const callbackWorkers = keyspace.allTags().map(
     (prefix) =>
       new Worker<CallbackJobData>(QUEUE_NAMES.callbacks, (job) => sendCallback(job, callbackDeps), {
-        connection: createRedis(redisUrl, 'worker'),
+        connection: createRedisConnection(target, 'worker'),
         prefix,
         concurrency: config.concurrency,
         ...timing,
@@ -149,7 +159,7 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
   };
 }
 
-async function warnOnLowHz(redis: ReturnType<typeof createRedis>, log: Logger) {
+async function warnOnLowHz(redis: RedisClient, log: Logger) {
   const hz = await redis.config('GET', 'hz').then((r) => Number((r as string[])[1]), () => NaN);
   if (hz < 100) {
     log.warn({ hz }, 'Redis hz is below 100: the due alarm keeps deliveries on time, but raise hz (e.g. 500) for timely lock and stalled checks');

@@ -33,6 +33,19 @@ describe('worker configuration', () => {
     expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: 'true', CALLBACK_SECRET: 's3cret' }).callbacks).toEqual({ allowPrivate: true, secret: 's3cret' });
   });
 
+  it('takes a Redis Cluster from REDIS_CLUSTER_NODES, never together with REDIS_URL', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-a:7000,10.0.0.2:7001' }).redisClusterNodes).toEqual([
+      { host: 'redis-a', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+    ]);
+    expect(loadConfig({}).redisClusterNodes).toBeUndefined();
+    expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).toBe(
+      'Invalid configuration: set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
+    );
+    expect(configError({ REDIS_CLUSTER_NODES: '127.0.0.1' })).toMatch(/^Invalid configuration: REDIS_CLUSTER_NODES /);
+    expect(configError({ REDIS_CLUSTER_NODES: '127.0.0.1:70000' })).toMatch(/port must be 1-65535/);
+  });
+
   it('refuses a partial Twilio or WhatsApp configuration with one clear line', () => {
     expect(configError({ TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_FROM: '+15005550006' })).toBe(
       'Invalid configuration: TWILIO_AUTH_TOKEN is required when TWILIO_ACCOUNT_SID is set',

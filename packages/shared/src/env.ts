@@ -26,6 +26,8 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 /** Settings both apps read: where Redis is and how keys are named. */
 export const CommonEnv = {
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** `host:port,host:port,…` of Redis Cluster nodes (any few masters; the rest are discovered), instead of REDIS_URL. */
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[^\\s,]+:[0-9]{1,5}(,[^\\s,]+:[0-9]{1,5})*$' })),
   QUEUE_PREFIX: Type.String({ default: 'punctual', pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
   QUEUE_PARTITIONS: EnvInt(1, 1, 1024),
   /** Events each partition's feed stream keeps (approximate MAXLEN trim): how far back `?since=` can replay. */
@@ -56,4 +58,29 @@ export function parseEnv<P extends TProperties>(
     throw new ConfigError(`Invalid configuration: ${name} ${error.message.toLowerCase()} (got "${raw[name] ?? ''}")`);
   }
   return value as Static<TObject<P>>;
+}
+
+/** A Redis Cluster node to start discovery from. */
+export interface ClusterNodeAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * The REDIS_CLUSTER_NODES list, or undefined when it is unset. It replaces REDIS_URL, so both at
+ * once is a configuration error rather than a guess at which one was meant.
+ */
+export function clusterNodesOf(e: { REDIS_URL?: string; REDIS_CLUSTER_NODES?: string }): ClusterNodeAddress[] | undefined {
+  if (e.REDIS_CLUSTER_NODES === undefined) return undefined;
+  if (e.REDIS_URL !== undefined) {
+    throw new ConfigError('Invalid configuration: set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
+  }
+  return e.REDIS_CLUSTER_NODES.split(',').map((entry) => {
+    const colon = entry.lastIndexOf(':');
+    const port = Number(entry.slice(colon + 1));
+    if (port < 1 || port > 65535) {
+      throw new ConfigError(`Invalid configuration: REDIS_CLUSTER_NODES port must be 1-65535 (got "${entry}")`);
+    }
+    return { host: entry.slice(0, colon), port };
+  });
 }

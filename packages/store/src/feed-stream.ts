@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './message-store.js';
 import { MESSAGE_EVENTS, type MessageEventName, type MessageRecord } from '@punctual/shared';
 import { fieldsFromFlat, toRecord } from './record.js';
 
@@ -55,13 +55,13 @@ export function formatFeedCursor(ids: readonly string[]): string {
 }
 
 /** Id of the newest entry of a stream; `0-0` when it has none yet. */
-export async function feedTail(redis: Redis, stream: string): Promise<string> {
+export async function feedTail(redis: RedisClient, stream: string): Promise<string> {
   const [last] = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
   return last?.[0] ?? '0-0';
 }
 
 /** Up to `count` entries strictly after `afterId`, oldest first. */
-export async function readFeedAfter(redis: Redis, stream: string, afterId: string, count: number): Promise<RawStreamEntry[]> {
+export async function readFeedAfter(redis: RedisClient, stream: string, afterId: string, count: number): Promise<RawStreamEntry[]> {
   return (await redis.xrange(stream, `(${afterId}`, '+', 'COUNT', count)) as RawStreamEntry[];
 }
 
@@ -72,7 +72,7 @@ export async function readFeedAfter(redis: Redis, stream: string, afterId: strin
  * so a resume point older than the first retained entry is treated as a gap (at worst one
  * needless resync, when it was exactly the last entry trimmed).
  */
-export async function feedCoverage(redis: Redis, stream: string, since: string): Promise<'covered' | 'trimmed' | 'unknown'> {
+export async function feedCoverage(redis: RedisClient, stream: string, since: string): Promise<'covered' | 'trimmed' | 'unknown'> {
   const info = await streamInfo(redis, stream);
   const before = (a: string, b: string) => streamIdOrder(a) < streamIdOrder(b);
   if (!info) return since === '0-0' ? 'covered' : 'unknown';
@@ -91,7 +91,7 @@ interface StreamInfo {
   maxDeletedId: string | null;
 }
 
-async function streamInfo(redis: Redis, stream: string): Promise<StreamInfo | null> {
+async function streamInfo(redis: RedisClient, stream: string): Promise<StreamInfo | null> {
   let reply: unknown[];
   try {
     reply = (await redis.xinfo('STREAM', stream)) as unknown[];

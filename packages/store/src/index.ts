@@ -9,3 +9,4 @@ export * from './feed-stream.js';
 export * from './api-key-store.js';
 export * from './idempotency-store.js';
 export * from './worker-heartbeats.js';
+export * from './local-cluster.js';

@@ -11,6 +11,7 @@ import { Keyspace } from './keys.js';
 import { fieldsFromFlat, toRecord, type StoredFields } from './record.js';
 import { encodeCursor, type Boundary } from './cursor.js';
 import * as scripts from './scripts.js';
+import { dataNodes } from './redis.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -242,17 +243,19 @@ export class MessageStore {
     return Number((await this.redis.get(this.keys.tenantScheduled(tenant))) ?? 0);
   }
 
-  /** Tenants that have a scheduled-message counter. */
+  /** Tenants that have a scheduled-message counter (SCAN runs per server: on a Cluster, every master). */
   async countedTenants(): Promise<string[]> {
     const tenants: string[] = [];
     const pattern = this.keys.tenantScheduledPattern();
     const [head, tail] = pattern.split('*') as [string, string];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      for (const key of keys) tenants.push(key.slice(head.length, key.length - tail.length));
-    } while (cursor !== '0');
+    for (const node of dataNodes(this.redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+        cursor = next;
+        for (const key of keys) tenants.push(key.slice(head.length, key.length - tail.length));
+      } while (cursor !== '0');
+    }
     return tenants;
   }
 

@@ -1,4 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ClusterNodeAddress } from '@punctual/shared';
+import type { RedisClient } from './message-store.js';
 
 /**
  * The API fails fast (a request never waits for Redis: 1 s at most, no offline queue, so a write
@@ -27,8 +29,45 @@ export function createRedis(url: string, role: RedisRole, options: RedisOptions 
   return new Redis(url, { lazyConnect: true, ...ROLE_OPTIONS[role], ...options });
 }
 
+/** Where Redis is: one server (REDIS_URL, or the embedded default) or a Redis Cluster. */
+export type RedisTarget = { url: string } | { clusterNodes: ClusterNodeAddress[] };
+
+/**
+ * A connection with the role's behaviour on either kind of target. On a Cluster the per-command
+ * options go to every node's connection (`redisOptions`) and the reconnect policy and offline
+ * queue to the cluster client, which owns them there.
+ */
+export function createRedisConnection(target: RedisTarget, role: RedisRole, options: RedisOptions = {}): RedisClient {
+  if ('url' in target) return createRedis(target.url, role, options);
+  const { retryStrategy, enableOfflineQueue, ...nodeOptions } = ROLE_OPTIONS[role];
+  const clusterOptions: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: { ...nodeOptions, ...options },
+  };
+  return new Cluster(target.clusterNodes, clusterOptions);
+}
+
+/** The target the configuration names; undefined when it names none (the embedded default then). */
+export function configuredRedisTarget(config: { redisUrl?: string; redisClusterNodes?: ClusterNodeAddress[] }): RedisTarget | undefined {
+  if (config.redisClusterNodes) return { clusterNodes: config.redisClusterNodes };
+  return config.redisUrl ? { url: config.redisUrl } : undefined;
+}
+
+/** Every server holding data: the masters of a Cluster, or the one server. */
+export function dataNodes(redis: RedisClient): Redis[] {
+  return redis instanceof Cluster ? redis.nodes('master') : [redis];
+}
+
+/** The target for logs, without credentials. */
+export function describeRedisTarget(target: RedisTarget): string {
+  if ('url' in target) return target.url.replace(/\/\/[^@]*@/, '//***@');
+  return `cluster ${target.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+}
+
 /** Connects and waits until the server answers, or throws after `timeoutMs`. */
-export async function connectRedis(redis: Redis, timeoutMs = 5000): Promise<void> {
+export async function connectRedis(redis: RedisClient, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'wait') redis.connect().catch(() => {});
   const deadline = Date.now() + timeoutMs;
   for (;;) {

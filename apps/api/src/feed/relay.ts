@@ -1,16 +1,17 @@
 import { setTimeout as wait } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { WebSocket } from 'ws';
 import {
   connectRedis,
-  createRedis,
+  createRedisConnection,
   feedCoverage,
   feedTail,
   parseFeedEntry,
   readFeedAfter,
   streamIdOrder,
   type Keyspace,
+  type RedisClient,
+  type RedisTarget,
 } from '@punctual/store';
 import {
   CLOSE_FEED_UNAVAILABLE,
@@ -22,9 +23,9 @@ import {
 
 export interface FeedRelayOptions {
   /** Where Redis is: each partition's reader gets a connection of its own (XREAD BLOCK holds it). */
-  redisUrl: string;
+  redisTarget: RedisTarget;
   /** The API's connection, for the short reads of a catch-up. */
-  redis: Redis;
+  redis: RedisClient;
   keys: Keyspace;
   log: FastifyBaseLogger;
   pingIntervalMs: number;
@@ -47,7 +48,7 @@ const CATCH_UP_BATCH = 100;
  */
 export class FeedRelay {
   private readonly streams: string[];
-  private readonly readers: Redis[] = [];
+  private readonly readers: RedisClient[] = [];
   /** Last entry id read from each partition's stream. */
   private readonly positions: string[] = [];
   private readonly subscribers = new Set<FeedSubscriber>();
@@ -67,7 +68,7 @@ export class FeedRelay {
     const relay = new FeedRelay(options);
     try {
       for (const stream of relay.streams) {
-        const reader = createRedis(options.redisUrl, 'worker', { connectionName: `${options.keys.prefix}:feed-reader` });
+        const reader = createRedisConnection(options.redisTarget, 'worker', { connectionName: `${options.keys.prefix}:feed-reader` });
         reader.on('error', (err) => options.log.debug({ err: err.message }, 'feed reader connection error'));
         relay.readers.push(reader);
         await connectRedis(reader);

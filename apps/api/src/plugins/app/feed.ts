@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import type { RedisTarget } from '@punctual/store';
 import { FeedRelay } from '../../feed/relay.js';
 
 declare module 'fastify' {
@@ -8,7 +9,7 @@ declare module 'fastify' {
 }
 
 export interface FeedPluginOptions {
-  redisUrl: string;
+  redisTarget: RedisTarget;
   pingIntervalMs: number;
   maxBufferedBytes: number;
 }
@@ -17,7 +18,7 @@ export interface FeedPluginOptions {
 export default fp(
   async (app, opts: FeedPluginOptions) => {
     const relay = await FeedRelay.start({
-      redisUrl: opts.redisUrl,
+      redisTarget: opts.redisTarget,
       redis: app.redis,
       keys: app.store.keys,
       log: app.log.child({ component: 'feed' }),

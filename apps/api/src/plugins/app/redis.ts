@@ -1,20 +1,19 @@
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
-import { connectRedis, createRedis } from '@punctual/store';
+import { connectRedis, createRedisConnection, type RedisClient, type RedisTarget } from '@punctual/store';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis;
+    redis: RedisClient;
   }
 }
 
 /** The API's Redis connection: fails fast instead of queueing while Redis is away. */
 export default fp(
-  async (app, { url }: { url: string }) => {
-    const redis = createRedis(url, 'api');
+  async (app, { target }: { target: RedisTarget }) => {
+    const redis = createRedisConnection(target, 'api');
     redis.on('error', (err) => app.log.debug({ err: err.message }, 'redis connection error'));
     await connectRedis(redis);
-    app.decorate('redis', redis);
+    app.decorate<RedisClient>('redis', redis);
     app.addHook('onClose', async () => {
       await redis.quit().catch(() => redis.disconnect());
     });

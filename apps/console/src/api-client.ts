@@ -15,8 +15,8 @@ export class ApiError extends Error {
 
 /** The API on this page's origin, with the key the user gave (kept for this tab only). */
 export class ApiClient {
-  /** Called when the API answers 401: the key is missing or wrong. */
-  onUnauthorized: () => void = () => {};
+  /** Called with the API's words when it answers 401: the key is missing or wrong. */
+  onUnauthorized: (message: string) => void = () => {};
 
   get key(): string | null {
     return sessionStorage.getItem(KEY_STORAGE);
@@ -72,7 +72,8 @@ export class ApiClient {
       | (T & { message?: string; details?: { path: string; message: string }[] })
       | null;
     if (response.ok && payload) return payload;
-    if (response.status === 401) this.onUnauthorized();
-    throw new ApiError(response.status, payload?.message ?? `${method} ${path} answered ${response.status}`, payload?.details ?? []);
+    const error = new ApiError(response.status, payload?.message ?? `${method} ${path} answered ${response.status}`, payload?.details ?? []);
+    if (response.status === 401) this.onUnauthorized(error.message);
+    throw error;
   }
 }

@@ -90,7 +90,11 @@ async function reload(): Promise<boolean> {
   }
 }
 
-api.onUnauthorized = () => {
+api.onUnauthorized = (message) => {
+  const keyError = byId<HTMLElement>('key-error');
+  // a first visit just asks; a key that was tried gets the API's reason
+  keyError.textContent = api.key ? message : '';
+  keyError.hidden = !api.key;
   feed.stop();
   setFeedState('reconnecting');
   main.hidden = true;

@@ -172,7 +172,7 @@ export class MessagesView {
     input.step = '1';
     input.required = true;
     input.value = epochToLocalInput(row.record.sendAt);
-    const save = button('Save', `Save new send time of message to ${row.record.recipient}`, () => {});
+    const save = button('Save', `Save the send time of message to ${row.record.recipient}`, () => {});
     save.type = 'submit';
     const back = button('Back', 'Keep the send time', () => close());
     const close = () => {

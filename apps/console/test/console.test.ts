@@ -35,6 +35,7 @@ async function startProduct(name: string, env: Record<string, string> = {}) {
   const worker: Worker = await startTestWorker(prefix, { SIMULATED_LATENCY_MS: '150' });
   const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   return {
+    app,
     origin,
     async close() {
       await worker.close();
@@ -79,7 +80,7 @@ describe('the console in open dev mode', () => {
 
   beforeAll(async () => {
     product = await startProduct('console-open');
-    context = await browser.newContext({ timezoneId: TIME_ZONE, viewport: { width: 1360, height: 860 } });
+    context = await browser.newContext({ timezoneId: TIME_ZONE, viewport: { width: 1360, height: 860 }, reducedMotion: 'reduce' });
     first = await openConsole(context, product.origin);
     second = await openConsole(context, product.origin);
     await Promise.all([waitForLive(first), waitForLive(second)]);
@@ -122,6 +123,21 @@ describe('the console in open dev mode', () => {
     await moving.getByLabel('New send time', { exact: true }).fill(`${DAY}T10:15:00`);
     await moving.getByRole('button', { name: /^Save/ }).click();
     for (const page of [first, second]) await row(page, 'console: to move').getByText(`${DAY} 13:15:00 UTC`).waitFor();
+  });
+
+  it('reconnects after losing the feed and replays what happened meanwhile', async () => {
+    for (const client of product.app.websocketServer.clients) client.terminate();
+    await first.locator('#feed-state[data-state="reconnecting"]').waitFor();
+    const missed = await fetch(`${product.origin}/scheduled`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ recipient: '5511955554444', message: 'console: while away', channel: 'sms', sendAt: Date.now() + 3_600_000 }),
+    });
+    expect(missed.status).toBe(201);
+    for (const page of [first, second]) {
+      await waitForLive(page);
+      await waitForStatus(page, 'console: while away', 'scheduled');
+    }
   });
 
   it('shows what the API says about bad input, with its details', async () => {

@@ -1,4 +1,5 @@
 # One build, two images: `--target api` and `--target worker` (docker-compose.yml builds both).
+# `pnpm build` also bundles the console (apps/console/dist), which the api image serves at /console.
 FROM node:20-bookworm-slim AS build
 RUN npm install -g pnpm@10.34.9
 WORKDIR /app
@@ -7,6 +8,7 @@ COPY packages/shared/package.json packages/shared/
 COPY packages/store/package.json packages/store/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY apps/console/package.json apps/console/
 RUN pnpm install --frozen-lockfile --filter '!./bench'
 COPY packages packages
 COPY apps apps

@@ -26,5 +26,7 @@ export default [
   project('api', './apps/api'),
   project('worker', './apps/worker'),
   // end-to-end tests spawn the built apps (start script, killed workers)
+  // drives Chromium against a real API and worker; the page is the built console
+  project('console', './apps/console', ['./test-support/console-build-setup.ts']),
   project('e2e', './', ['./test-support/build-setup.ts']),
 ];

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `pnpm start`: builds if needed, finds or starts Redis (the embedded default when neither REDIS_URL
+// `pnpm start`: builds if needed (the console too), finds or starts Redis (the embedded default when neither REDIS_URL
 // nor REDIS_CLUSTER_NODES is set), then runs the API and one worker as two processes and forwards signals to both.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { buildConsole, consoleBuildIsStale } from './console-build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -11,6 +12,10 @@ process.chdir(root);
 const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], { stdio: 'inherit' });
 if (build.status !== 0) {
   console.error('build failed: fix the errors above, then run pnpm start again');
+  process.exit(1);
+}
+if (consoleBuildIsStale(root) && !buildConsole(root)) {
+  console.error('console build failed: fix the errors above, then run pnpm start again');
   process.exit(1);
 }
 

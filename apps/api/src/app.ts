@@ -27,6 +27,7 @@ import wsRoutes from './routes/ws.js';
 import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics.js';
 import adminQueuesRoutes from './routes/admin-queues.js';
+import consoleRoutes from './routes/console.js';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Feed clients only ever send control frames. */
@@ -40,6 +41,8 @@ export interface BuildOptions {
   redis: RedisTarget;
   /** false: no log at all; a stream: the JSON log lines go there instead of stdout. */
   logger?: false | DestinationStream;
+  /** Where the console's built files are (default apps/console/dist). */
+  consoleDir?: string;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -57,7 +60,7 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-export async function buildApp({ config, redis, logger }: BuildOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, redis, logger, consoleDir }: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger === false ? false : loggerOptions(config.logLevel, logger),
     bodyLimit: BODY_LIMIT,
@@ -118,6 +121,7 @@ export async function buildApp({ config, redis, logger }: BuildOptions): Promise
   await app.register(metricsRoutes);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });
+  await app.register(consoleRoutes, { root: consoleDir });
   return app;
 }
 

@@ -12,6 +12,7 @@ export const MessageNotScheduled = define(
 );
 export const MessageNotFailed = define('MESSAGE_NOT_FAILED', 'Message %s is %s: only a failed message can be retried');
 export const InvalidCursor = define('INVALID_CURSOR', 'cursor is not one this API returned');
+export const ConsoleNotBuilt = define('CONSOLE_NOT_BUILT', 'The console is not built: run `pnpm build`, then restart the API');
 export const RedisUnavailable = define('REDIS_UNAVAILABLE', 'Redis is unavailable; nothing was stored, retry later');
 export const Unauthorized = define(
   'UNAUTHORIZED',

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   SCHEDULED_LIMIT_REACHED: 429,
   INTERNAL_ERROR: 500,
   REDIS_UNAVAILABLE: 503,
+  CONSOLE_NOT_BUILT: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -17,13 +17,17 @@ declare module 'fastify' {
   }
 }
 
-/** Routes anyone may call: probes, metrics and the API description. */
+/** Routes anyone may call: probes, metrics, the API description and the console page (it asks for a key itself). */
 const PUBLIC_ROUTES = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/docs']);
+
+function isConsoleRoute(url: string): boolean {
+  return url === '/console' || url.startsWith('/console/');
+}
 
 export function isPublicRoute(request: FastifyRequest): boolean {
   const url = request.routeOptions.url;
   // the queue dashboard checks ADMIN_API_KEY itself
-  return url !== undefined && (PUBLIC_ROUTES.has(url) || url.startsWith('/docs/') || url.startsWith('/admin/queues'));
+  return url !== undefined && (PUBLIC_ROUTES.has(url) || url.startsWith('/docs/') || url.startsWith('/admin/queues') || isConsoleRoute(url));
 }
 
 export interface AuthPluginOptions {

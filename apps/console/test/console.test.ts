@@ -1,0 +1,195 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { buildTestApp, startTestWorker } from '../../../test-support/apps.js';
+import { deletePrefix, uniquePrefix } from '../../../test-support/redis.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+/** No daylight saving since 2019: a local time converts to UTC the same way all year. */
+const TIME_ZONE = 'America/Sao_Paulo';
+/** A calendar day this many days ahead (messages may be scheduled at most a year ahead). */
+const dayAhead = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+const DAY = dayAhead(30);
+const SCREENSHOT = fileURLToPath(new URL('../../../docs/console.png', import.meta.url));
+
+type Worker = Awaited<ReturnType<typeof startTestWorker>>;
+
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** A real API listening on a free port and a worker delivering with a short simulated latency. */
+async function startProduct(name: string, env: Record<string, string> = {}) {
+  const prefix = uniquePrefix(name);
+  const app: FastifyInstance = await buildTestApp(prefix, env);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const worker: Worker = await startTestWorker(prefix, { SIMULATED_LATENCY_MS: '150' });
+  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  return {
+    app,
+    origin,
+    async close() {
+      await worker.close();
+      await app.close();
+      await deletePrefix(prefix);
+    },
+  };
+}
+
+async function openConsole(context: BrowserContext, origin: string): Promise<Page> {
+  const page = await context.newPage();
+  // a locator that never matches fails with its own message, before the test's timeout
+  page.setDefaultTimeout(15_000);
+  await page.goto(`${origin}/console`);
+  return page;
+}
+
+const row = (page: Page, text: string) => page.locator('#rows tr', { hasText: text });
+
+/** Waits until the row holding `text` shows this status (Playwright's auto-waiting locator). */
+async function waitForStatus(page: Page, text: string, status: string): Promise<void> {
+  await row(page, text).locator('.status').getByText(status, { exact: true }).waitFor();
+}
+
+async function waitForLive(page: Page): Promise<void> {
+  await page.locator('#feed-state[data-state="live"]').waitFor();
+}
+
+async function schedule(page: Page, fields: { recipient: string; message: string; sendAt?: string }): Promise<void> {
+  await page.getByLabel('Recipient (E.164)').fill(fields.recipient);
+  await page.getByLabel('Message', { exact: true }).fill(fields.message);
+  if (fields.sendAt) await page.getByLabel('Send at (your time)').fill(fields.sendAt);
+  else await page.getByRole('button', { name: 'Now' }).click();
+  await page.getByRole('button', { name: 'Schedule', exact: true }).click();
+}
+
+describe('the console in open dev mode', () => {
+  let product: Awaited<ReturnType<typeof startProduct>>;
+  let context: BrowserContext;
+  let first: Page;
+  let second: Page;
+
+  beforeAll(async () => {
+    product = await startProduct('console-open');
+    context = await browser.newContext({ timezoneId: TIME_ZONE, viewport: { width: 1360, height: 860 }, reducedMotion: 'reduce' });
+    first = await openConsole(context, product.origin);
+    second = await openConsole(context, product.origin);
+    await Promise.all([waitForLive(first), waitForLive(second)]);
+  });
+  afterAll(async () => {
+    await context?.close();
+    await product?.close();
+  });
+
+  it('schedules a message that both open pages see delivered without a reload', async () => {
+    await schedule(first, { recipient: '5511988887777', message: 'console: due now' });
+    for (const page of [first, second]) await row(page, 'console: due now').waitFor();
+    for (const page of [first, second]) await waitForStatus(page, 'console: due now', 'delivered');
+    await first.getByRole('tab', { name: 'Delivered' }).click();
+    await waitForStatus(first, 'console: due now', 'delivered');
+    await first.getByRole('tab', { name: 'Scheduled' }).click();
+  });
+
+  it('reads the send time in the browser time zone and shows it in UTC', async () => {
+    await first.getByLabel('Send at (your time)').fill(`${DAY}T09:30:00`);
+    expect(await first.locator('#send-at-utc').textContent()).toContain(`${DAY} 12:30:00 UTC`);
+    await schedule(first, { recipient: '5511988887777', message: 'console: to cancel', sendAt: `${DAY}T09:30:00` });
+    for (const page of [first, second]) await row(page, 'console: to cancel').getByText(`${DAY} 12:30:00 UTC`).waitFor();
+  });
+
+  it('cancels a message: both pages see it canceled, and it is listed under Canceled', async () => {
+    await waitForStatus(second, 'console: to cancel', 'scheduled');
+    await row(first, 'console: to cancel').getByRole('button', { name: 'Cancel message to 5511988887777' }).click();
+    for (const page of [first, second]) await waitForStatus(page, 'console: to cancel', 'canceled');
+    await second.getByRole('tab', { name: 'Canceled' }).click();
+    await waitForStatus(second, 'console: to cancel', 'canceled');
+    await second.getByRole('tab', { name: 'Scheduled' }).click();
+    await row(second, 'console: to cancel').waitFor({ state: 'detached' });
+  });
+
+  it('reschedules a message with a new local time', async () => {
+    await schedule(first, { recipient: '5511977776666', message: 'console: to move', sendAt: `${DAY}T08:00:00` });
+    const moving = row(first, 'console: to move');
+    await moving.getByRole('button', { name: 'Reschedule message to 5511977776666' }).click();
+    await moving.getByLabel('New send time', { exact: true }).fill(`${DAY}T10:15:00`);
+    await moving.getByRole('button', { name: /^Save/ }).click();
+    for (const page of [first, second]) await row(page, 'console: to move').getByText(`${DAY} 13:15:00 UTC`).waitFor();
+  });
+
+  it('reconnects after losing the feed and replays what happened meanwhile', async () => {
+    for (const client of product.app.websocketServer.clients) client.terminate();
+    await first.locator('#feed-state[data-state="reconnecting"]').waitFor();
+    const missed = await fetch(`${product.origin}/scheduled`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ recipient: '5511955554444', message: 'console: while away', channel: 'sms', sendAt: Date.now() + 3_600_000 }),
+    });
+    expect(missed.status).toBe(201);
+    for (const page of [first, second]) {
+      await waitForLive(page);
+      await waitForStatus(page, 'console: while away', 'scheduled');
+    }
+  });
+
+  it('shows what the API says about bad input, with its details', async () => {
+    await schedule(first, { recipient: '12', message: 'console: bad recipient', sendAt: `${DAY}T10:00:00` });
+    const errors = first.getByRole('alert');
+    await errors.getByText('/recipient', { exact: false }).first().waitFor();
+    expect(await errors.locator('p').textContent()).toMatch(/recipient/);
+    expect(await row(first, 'console: bad recipient').count()).toBe(0);
+  });
+
+  it('keeps a screenshot of the console when UPDATE_SCREENSHOT=1', async () => {
+    if (process.env.UPDATE_SCREENSHOT !== '1') return;
+    await first.locator('#errors').evaluate((element) => {
+      element.hidden = true;
+    });
+    for (const [i, text] of ['Your table is ready at 8 pm', 'Reminder: dentist tomorrow 9:00', 'Your order has shipped'].entries()) {
+      await schedule(first, { recipient: `55119${i}1234567`, message: text, sendAt: `${dayAhead(i + 1)}T1${i}:30:00` });
+      await row(first, text).waitFor();
+    }
+    await mkdir(fileURLToPath(new URL('.', `file://${SCREENSHOT}`)), { recursive: true });
+    await first.screenshot({ path: SCREENSHOT, fullPage: true });
+  });
+});
+
+describe('the console when the server has API keys', () => {
+  const KEY = 'console-test-key-5a1e07';
+  let product: Awaited<ReturnType<typeof startProduct>>;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    product = await startProduct('console-keys', { API_KEYS: `tenant-console:${KEY}` });
+    context = await browser.newContext({ timezoneId: TIME_ZONE });
+  });
+  afterAll(async () => {
+    await context?.close();
+    await product?.close();
+  });
+
+  it('asks for a key, refuses a wrong one in the API words, and works once given the right one', async () => {
+    const page = await openConsole(context, product.origin);
+    const keyInput = page.getByLabel('API key', { exact: true });
+    await keyInput.waitFor();
+    expect(await page.locator('#console-main').isHidden()).toBe(true);
+
+    await keyInput.fill('not-the-key');
+    await page.getByRole('button', { name: 'Use key' }).click();
+    await page.getByRole('alert').getByText('A valid API key is required', { exact: false }).waitFor();
+
+    await keyInput.fill(KEY);
+    await page.getByRole('button', { name: 'Use key' }).click();
+    await waitForLive(page);
+    await schedule(page, { recipient: '5511966665555', message: 'console: with a key' });
+    await waitForStatus(page, 'console: with a key', 'delivered');
+  });
+});

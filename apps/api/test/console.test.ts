@@ -13,7 +13,7 @@ let dir: string;
 
 async function buildWithConsole(root: string): Promise<FastifyInstance> {
   const config = loadConfig({ QUEUE_PREFIX: prefix, LOG_LEVEL: 'silent', API_KEYS: TWO_TENANTS });
-  return buildApp({ config, redisUrl: redisUrl(), logger: false, consoleDir: root });
+  return buildApp({ config, redis: { url: redisUrl() }, logger: false, consoleDir: root });
 }
 
 beforeAll(async () => {

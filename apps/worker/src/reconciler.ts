@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
+import { runPeriodically } from './periodic.js';
 import type { MessageStore, DeliveryQueues, RedisClient } from '@punctual/store';
 
 export interface ReconcilerDeps {
@@ -85,9 +86,6 @@ const COUNTER_CHECK_MS = 60_000;
 
 /** Runs `reconcile` now and every `intervalMs` until stopped, and the counter repair every minute. */
 export function startReconciler(deps: ReconcilerDeps, intervalMs: number) {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
   let countersCheckedAt = 0;
   const drifts = new Map<string, number>();
   const pass = async () => {
@@ -97,17 +95,5 @@ export function startReconciler(deps: ReconcilerDeps, intervalMs: number) {
       await repairScheduledCounts(deps.store, drifts, deps.log);
     }
   };
-  const tick = () => {
-    running = pass()
-      .catch((err) => deps.log.warn({ err }, 'reconcile failed; trying again later'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs);
-      });
-  };
-  tick();
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  };
+  return runPeriodically(pass, intervalMs, (err) => deps.log.warn({ err }, 'reconcile failed; trying again later'));
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { MessageStore } from '@punctual/store';
+import { runPeriodically } from './periodic.js';
 
 const BATCH = 500;
 
@@ -18,23 +19,9 @@ export async function sweepExpired(store: MessageStore, now = Date.now()): Promi
 
 /** Runs `sweepExpired` now and every `intervalMs` until stopped; any worker may, they share the work. */
 export function startRetentionSweeper(store: MessageStore, log: Logger, intervalMs: number) {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const tick = () => {
-    running = sweepExpired(store)
-      .then((expired) => {
-        if (expired > 0) log.info({ expired }, 'records past retention deleted');
-      })
-      .catch((err) => log.warn({ err }, 'retention sweep failed; trying again later'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs);
-      });
+  const sweep = async () => {
+    const expired = await sweepExpired(store);
+    if (expired > 0) log.info({ expired }, 'records past retention deleted');
   };
-  tick();
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  };
+  return runPeriodically(sweep, intervalMs, (err) => log.warn({ err }, 'retention sweep failed; trying again later'));
 }

@@ -7,7 +7,8 @@ import { loadConfig as loadWorkerConfig } from '../apps/worker/src/config.js';
 import { startDeliveryWorker } from '../apps/worker/src/worker.js';
 import type { ChannelRegistry } from '../apps/worker/src/channels/registry.js';
 import { configuredRedisTarget } from '../packages/store/src/index.js';
-import { redisUrl } from './redis.js';
+import { afterAll, beforeAll } from 'vitest';
+import { FeedWatcher, deletePrefix, redisUrl, uniquePrefix } from './redis.js';
 
 /** The API on the test's Redis, or on the Redis Cluster `env.REDIS_CLUSTER_NODES` names. */
 export async function buildTestApp(
@@ -62,4 +63,29 @@ export class CompletedJobs {
   stop(): void {
     this.worker.off('completed', this.listener);
   }
+}
+
+/**
+ * An API, a worker (with `workerEnv`) and a feed watcher on a fresh prefix for the tests of one
+ * file: started before them, closed and their keys removed after.
+ */
+export function useStack(name: string, workerEnv: Record<string, string> = {}) {
+  const stack = { prefix: uniquePrefix(name) } as {
+    prefix: string;
+    app: Awaited<ReturnType<typeof buildTestApp>>;
+    worker: Awaited<ReturnType<typeof startTestWorker>>;
+    feed: FeedWatcher;
+  };
+  beforeAll(async () => {
+    stack.app = await buildTestApp(stack.prefix);
+    stack.worker = await startTestWorker(stack.prefix, workerEnv);
+    stack.feed = await FeedWatcher.start(stack.prefix);
+  });
+  afterAll(async () => {
+    await stack.worker?.close();
+    await stack.app?.close();
+    await stack.feed?.close();
+    await deletePrefix(stack.prefix);
+  });
+  return stack;
 }

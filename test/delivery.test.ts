@@ -1,27 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import { buildTestApp, startTestWorker } from '../test-support/apps.js';
-import { FeedWatcher, deletePrefix, uniquePrefix } from '../test-support/redis.js';
+import { describe, expect, it } from 'vitest';
+import { useStack } from '../test-support/apps.js';
 
-const prefix = uniquePrefix('e2e-delivery');
-let app: FastifyInstance;
-let worker: Awaited<ReturnType<typeof startTestWorker>>;
-let feed: FeedWatcher;
-
-beforeAll(async () => {
-  app = await buildTestApp(prefix);
-  worker = await startTestWorker(prefix);
-  feed = await FeedWatcher.start(prefix);
-});
-afterAll(async () => {
-  await worker.close();
-  await app.close();
-  await feed.close();
-  await deletePrefix(prefix);
-});
+const stack = useStack('e2e-delivery');
 
 async function schedule(sendAt: number, over: Record<string, unknown> = {}) {
-  const res = await app.inject({
+  const res = await stack.app.inject({
     method: 'POST',
     url: '/scheduled',
     payload: { recipient: '5511999999999', message: 'Hi', sendAt, channel: 'whatsapp', ...over },
@@ -30,58 +13,58 @@ async function schedule(sendAt: number, over: Record<string, unknown> = {}) {
   return res.json().data as { id: string; sendAt: number };
 }
 
-const get = async (id: string) => (await app.inject({ url: `/messages/${id}` })).json().data;
+const get = async (id: string) => (await stack.app.inject({ url: `/messages/${id}` })).json().data;
 
 describe('delivery', () => {
   it('delivers at sendAt and records it', async () => {
     const sendAt = Date.now() + 300;
     const { id } = await schedule(sendAt);
-    const delivered = await feed.waitFor('messageDelivered', id);
+    const delivered = await stack.feed.waitFor('messageDelivered', id);
     const record = await get(id);
     expect(record).toMatchObject({ status: 'delivered', attempts: 1, providerMessageId: expect.stringMatching(/^SIM/) });
     expect(Date.parse(record.deliveredAt)).toBeGreaterThanOrEqual(sendAt);
     expect(delivered.data.status).toBe('delivered');
-    expect(feed.events(id)).toEqual(['messageScheduled', 'messageSending', 'messageDelivered']);
-    const list = (await app.inject({ url: '/delivered?limit=500' })).json().messages.map((m: { id: string }) => m.id);
+    expect(stack.feed.events(id)).toEqual(['messageScheduled', 'messageSending', 'messageDelivered']);
+    const list = (await stack.app.inject({ url: '/delivered?limit=500' })).json().messages.map((m: { id: string }) => m.id);
     expect(list).toContain(id);
   });
 
   it('delivers a message whose sendAt is in the past at once', async () => {
     const { id } = await schedule(Date.now() - 60_000);
-    await feed.waitFor('messageDelivered', id);
+    await stack.feed.waitFor('messageDelivered', id);
     expect((await get(id)).status).toBe('delivered');
   });
 
   it('reschedules earlier: delivered once, at the new time', async () => {
     const { id } = await schedule(Date.now() + 3_600_000);
     const newSendAt = Date.now() + 200;
-    const put = await app.inject({ method: 'PUT', url: `/scheduled/${id}`, payload: { sendAt: newSendAt } });
+    const put = await stack.app.inject({ method: 'PUT', url: `/scheduled/${id}`, payload: { sendAt: newSendAt } });
     expect(put.statusCode).toBe(200);
-    await feed.waitFor('messageDelivered', id);
+    await stack.feed.waitFor('messageDelivered', id);
     const record = await get(id);
     expect(Date.parse(record.deliveredAt)).toBeGreaterThanOrEqual(newSendAt);
-    expect(feed.events(id).filter((e) => e === 'messageDelivered')).toHaveLength(1);
+    expect(stack.feed.events(id).filter((e) => e === 'messageDelivered')).toHaveLength(1);
   });
 
   it('reschedules later: not sent at the old time, delivered once at the new one', async () => {
     const oldSendAt = Date.now() + 150;
     const { id } = await schedule(oldSendAt);
     const newSendAt = Date.now() + 900;
-    expect((await app.inject({ method: 'PUT', url: `/scheduled/${id}`, payload: { sendAt: newSendAt } })).statusCode).toBe(200);
-    await feed.waitFor('messageDelivered', id);
+    expect((await stack.app.inject({ method: 'PUT', url: `/scheduled/${id}`, payload: { sendAt: newSendAt } })).statusCode).toBe(200);
+    await stack.feed.waitFor('messageDelivered', id);
     const record = await get(id);
     expect(Date.parse(record.deliveredAt)).toBeGreaterThanOrEqual(newSendAt);
-    expect(feed.events(id)).toEqual(['messageScheduled', 'messageUpdated', 'messageSending', 'messageDelivered']);
+    expect(stack.feed.events(id)).toEqual(['messageScheduled', 'messageUpdated', 'messageSending', 'messageDelivered']);
   });
 
   it('a message canceled before it is due is never sent', async () => {
     const sendAt = Date.now() + 250;
     const canceled = await schedule(sendAt);
     const sentinel = await schedule(sendAt + 100);
-    expect((await app.inject({ method: 'DELETE', url: `/scheduled/${canceled.id}` })).statusCode).toBe(200);
-    await feed.waitFor('messageDelivered', sentinel.id);
+    expect((await stack.app.inject({ method: 'DELETE', url: `/scheduled/${canceled.id}` })).statusCode).toBe(200);
+    await stack.feed.waitFor('messageDelivered', sentinel.id);
     expect((await get(canceled.id)).status).toBe('canceled');
-    expect(feed.events(canceled.id)).toEqual(['messageScheduled', 'messageDeleted']);
+    expect(stack.feed.events(canceled.id)).toEqual(['messageScheduled', 'messageDeleted']);
   });
 
   it('DELETE racing the due moment: each message ends canceled or delivered, never both', async () => {
@@ -91,7 +74,7 @@ describe('delivery', () => {
       messages.map(async ({ id }, i) => {
         // spread the DELETEs around the due moment
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now() - 20 + i * 4)));
-        return (await app.inject({ method: 'DELETE', url: `/scheduled/${id}` })).statusCode;
+        return (await stack.app.inject({ method: 'DELETE', url: `/scheduled/${id}` })).statusCode;
       }),
     );
     for (const [i, { id }] of messages.entries()) {
@@ -99,13 +82,13 @@ describe('delivery', () => {
         expect((await get(id)).status).toBe('canceled');
       } else {
         expect(answers[i]).toBe(409);
-        await feed.waitFor('messageDelivered', id);
+        await stack.feed.waitFor('messageDelivered', id);
       }
     }
     const sentinel = await schedule(Date.now());
-    await feed.waitFor('messageDelivered', sentinel.id);
+    await stack.feed.waitFor('messageDelivered', sentinel.id);
     for (const [i, { id }] of messages.entries()) {
-      const events = feed.events(id);
+      const events = stack.feed.events(id);
       if (answers[i] === 200) expect(events).not.toContain('messageSending');
       else expect(events.filter((e) => e === 'messageDelivered')).toHaveLength(1);
       expect(events.includes('messageDeleted') && events.includes('messageDelivered')).toBe(false);
@@ -114,9 +97,9 @@ describe('delivery', () => {
 
   it('PUT and DELETE after delivery → 409 MESSAGE_NOT_SCHEDULED', async () => {
     const { id } = await schedule(Date.now());
-    await feed.waitFor('messageDelivered', id);
-    const put = await app.inject({ method: 'PUT', url: `/scheduled/${id}`, payload: { message: 'again' } });
-    const del = await app.inject({ method: 'DELETE', url: `/scheduled/${id}` });
+    await stack.feed.waitFor('messageDelivered', id);
+    const put = await stack.app.inject({ method: 'PUT', url: `/scheduled/${id}`, payload: { message: 'again' } });
+    const del = await stack.app.inject({ method: 'DELETE', url: `/scheduled/${id}` });
     expect([put.statusCode, del.statusCode]).toEqual([409, 409]);
     expect(del.json()).toMatchObject({ code: 'MESSAGE_NOT_SCHEDULED', message: expect.stringContaining('delivered') });
   });

@@ -1,36 +1,19 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import { buildTestApp, startTestWorker } from '../../test-support/apps.js';
-import { FeedWatcher, deletePrefix, uniquePrefix } from '../../test-support/redis.js';
+import { expect, it } from 'vitest';
+import { useStack } from '../../test-support/apps.js';
 
 const DAY = 86_400_000;
-const prefix = uniquePrefix('fault-clock');
-let app: FastifyInstance;
-let worker: Awaited<ReturnType<typeof startTestWorker>>;
-let feed: FeedWatcher;
-
-beforeAll(async () => {
-  app = await buildTestApp(prefix);
-  worker = await startTestWorker(prefix);
-  feed = await FeedWatcher.start(prefix);
-});
-afterAll(async () => {
-  await worker?.close();
-  await app?.close();
-  await feed?.close();
-  await deletePrefix(prefix);
-});
+const stack = useStack('fault-clock');
 
 const post = (sendAt: number | string) =>
-  app.inject({ method: 'POST', url: '/scheduled', payload: { recipient: '5511999999999', message: 'Hi', sendAt, channel: 'sms' } });
+  stack.app.inject({ method: 'POST', url: '/scheduled', payload: { recipient: '5511999999999', message: 'Hi', sendAt, channel: 'sms' } });
 
 it('now, an hour ago and a past ISO time with an offset are delivered at once', async () => {
   const answers = await Promise.all([post(Date.now()), post(Date.now() - 3_600_000), post('2020-01-01T09:00:00-03:00')]);
   expect(answers.map((r) => r.statusCode)).toEqual([201, 201, 201]);
   for (const res of answers) {
     const { id } = res.json();
-    await feed.waitFor('messageDelivered', id);
-    expect(feed.events(id)).toEqual(['messageScheduled', 'messageSending', 'messageDelivered']);
+    await stack.feed.waitFor('messageDelivered', id);
+    expect(stack.feed.events(id)).toEqual(['messageScheduled', 'messageSending', 'messageDelivered']);
   }
 });
 
@@ -40,7 +23,7 @@ it('364 days ahead is scheduled, listed and not delivered; 366 days ahead is ref
   expect(res.statusCode).toBe(201);
   const { id } = res.json();
   expect(res.json().data).toMatchObject({ status: 'scheduled', sendAt });
-  const job = await app.deliveries.of(id).getJob(id);
+  const job = await stack.app.deliveries.of(id).getJob(id);
   expect(await job!.getState()).toBe('delayed');
   expect(job!.timestamp + job!.delay).toBe(sendAt);
 
@@ -50,9 +33,9 @@ it('364 days ahead is scheduled, listed and not delivered; 366 days ahead is ref
 
   // a message due now goes through first: the far one was left alone meanwhile
   const sentinel = (await post(Date.now())).json().id;
-  await feed.waitFor('messageDelivered', sentinel);
-  expect((await app.inject({ url: `/scheduled/${id}` })).json().data.status).toBe('scheduled');
-  const listed = (await app.inject({ url: '/scheduled?limit=500' })).json().messages.map((m: { id: string }) => m.id);
+  await stack.feed.waitFor('messageDelivered', sentinel);
+  expect((await stack.app.inject({ url: `/scheduled/${id}` })).json().data.status).toBe('scheduled');
+  const listed = (await stack.app.inject({ url: '/scheduled?limit=500' })).json().messages.map((m: { id: string }) => m.id);
   expect(listed).toEqual([id]);
-  expect(feed.events(id)).toEqual(['messageScheduled']);
+  expect(stack.feed.events(id)).toEqual(['messageScheduled']);
 });

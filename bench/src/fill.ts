@@ -24,7 +24,7 @@ export function productFiller(redisUrl: string, prefix: string): Filler {
     async write(sendAt) {
       const now = Date.now();
       const id = store.newMessageId(now);
-      await deliveries.enqueue(id, sendAt, now);
+      await deliveries.enqueue(id, sendAt);
       await store.schedule('default', id, { ...SAMPLE, sendAt }, now);
       return id;
     },

@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { QUEUE_NAMES, type CallbackJobData, type DeliveryJobData } from '@punctual/shared';
 import type { Registry } from 'prom-client';
-import { DeliveryQueues, Keyspace, MessageStore, WorkerHeartbeats, connectRedis, createRedis, type RedisClient } from '@punctual/store';
+import { DELIVERY_WORKER_KEEP_JOBS, DeliveryQueues, Keyspace, MessageStore, WorkerHeartbeats, connectRedis, createRedis, type RedisClient } from '@punctual/store';
 import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
@@ -99,6 +99,7 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
         prefix,
         concurrency: config.concurrency,
         limiter: DELIVERY_LIMITER,
+        ...DELIVERY_WORKER_KEEP_JOBS,
         ...timing,
       }),
   );

@@ -79,7 +79,7 @@ export async function startDeliveryWorker({ config, redisUrl, log, channels }: D
     channels: metrics.timed(registry),
     log,
     maxAttempts: config.deliveryAttempts,
-    backoff: fullJitterBackoff(1000, 5 * 60_000),
+    backoff: fullJitterBackoff(config.deliveryBackoffMs, 5 * 60_000),
     rateLimit: (id: string, ms: number) => deliveries.of(id).rateLimit(ms),
     callbacks,
     observe: metrics.observer,

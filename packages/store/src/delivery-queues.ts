@@ -6,7 +6,7 @@ import type { Keyspace } from './keys.js';
  * What delivery workers keep of finished jobs: nothing, so a message id can be enqueued again
  * (retry of a failed message); the record, not the job, keeps the history. Set on the Worker,
  * not per job: each job's `opts` JSON then stays under Redis's `hash-max-listpack-value` (64 B)
- * and its hash stays a compact listpack (~250 B instead of ~800 B per scheduled message).
+ * and its hash stays a compact listpack (~310 B instead of ~820 B per scheduled message).
  * Jobs carry no BullMQ attempts either: provider retries are driven by the processor from the
  * record's attempt count, and a job that fails unexpectedly (a Redis error) is replaced by the
  * reconciler (a due `scheduled` record at once, a `sending` one after its grace period).

@@ -21,7 +21,7 @@ export class TestMessages {
     const now = Date.now();
     const message: NewMessage = { recipient: '5511999999999', channel: 'sms', sendAt: now, message: 'Hello', ...input };
     const id = this.store.newMessageId(now);
-    await this.deliveries.enqueue(id, message.sendAt, now);
+    await this.deliveries.enqueue(id, message.sendAt);
     return this.store.schedule('default', id, message, now);
   }
 

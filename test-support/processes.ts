@@ -10,6 +10,7 @@ export function buildProduct(): void {
   execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-b'], { cwd: ROOT, stdio: 'inherit' });
 }
 
+/** A spawned API or worker process. */
 export interface WorkerProcess {
   child: ChildProcess;
   port: number;
@@ -29,16 +30,25 @@ async function exit(child: ChildProcess, signal: NodeJS.Signals, killAfterMs?: n
 }
 
 /** Spawns `node apps/worker/dist/main.js` and resolves once its /health answers 200. */
-export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
+export function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
+  return spawnApp('worker', 'apps/worker/dist/main.js', 'WORKER_PORT', env);
+}
+
+/** Spawns `node apps/api/dist/server.js` on 127.0.0.1 (open mode, no rate limit unless `env` says). */
+export function spawnApi(env: Record<string, string>): Promise<WorkerProcess> {
+  return spawnApp('api', 'apps/api/dist/server.js', 'PORT', { HOST: '127.0.0.1', RATE_LIMIT_MAX: '0', ...env });
+}
+
+async function spawnApp(name: string, script: string, portVariable: string, env: Record<string, string>): Promise<WorkerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['apps/worker/dist/main.js'], {
+  const child = spawn(process.execPath, [script], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, WORKER_PORT: String(port) },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, [portVariable]: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const worker: WorkerProcess = {
+  const app: WorkerProcess = {
     child,
     port,
     crash: () => exit(child, 'SIGKILL'),
@@ -46,12 +56,12 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}: ${stderr}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${stderr}`);
     const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-    if (up) return worker;
+    if (up) return app;
     if (Date.now() > deadline) {
-      await worker.crash();
-      throw new Error(`worker did not answer /health within 30 s: ${stderr}`);
+      await app.crash();
+      throw new Error(`${name} did not answer /health within 30 s: ${stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

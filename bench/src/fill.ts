@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { monotonicFactory } from 'ulid';
 import type { Queue } from 'bullmq';
-import { DeliveryQueues, Keyspace, MessageStore } from '@punctual/store';
+import { DeliveryQueues, Keyspace, MessageStore, type RedisClient } from '@punctual/store';
 import { REFERENCE_JOB, referenceKeys, referenceQueue } from './reference/keys.js';
 
 /** Writes message `i` due at `sendAt`, as the API would; resolves with its id. */
@@ -17,21 +17,29 @@ const SAMPLE = { recipient: '5511999999999', message: 'Your appointment is tomor
 /** Schedules messages straight through the product's store: the same two writes POST makes. */
 export function productFiller(redisUrl: string, prefix: string): Filler {
   const redis = new Redis(redisUrl, { enableAutoPipelining: true });
-  const keyspace = new Keyspace({ prefix, partitions: 1 });
-  const store = new MessageStore(redis, { keyspace, eventsMaxLen: 100_000 });
-  const deliveries = new DeliveryQueues(keyspace, redis);
+  const filler = storeFiller(redis, new Keyspace({ prefix, partitions: 1 }));
+  return {
+    write: filler.write,
+    async close() {
+      await filler.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/** The product's two writes on a connection the caller owns (a single Redis or a Cluster). */
+export function storeFiller(client: RedisClient, keyspace: Keyspace): Filler {
+  const store = new MessageStore(client, { keyspace, eventsMaxLen: 100_000 });
+  const deliveries = new DeliveryQueues(keyspace, client);
   return {
     async write(sendAt) {
       const now = Date.now();
       const id = store.newMessageId(now);
-      await deliveries.enqueue(id, sendAt, now);
+      await deliveries.enqueue(id, sendAt);
       await store.schedule('default', id, { ...SAMPLE, sendAt }, now);
       return id;
     },
-    async close() {
-      await deliveries.close();
-      redis.disconnect();
-    },
+    close: () => deliveries.close(),
   };
 }
 

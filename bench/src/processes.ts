@@ -137,6 +137,16 @@ export function startReferenceApi(redisUrl: string, prefix: string): Promise<Ser
   });
 }
 
+/** The bare Fastify + @fastify/websocket fan-out reference. */
+export function startReferenceWs(redisUrl: string, prefix: string): Promise<Service> {
+  return startService({
+    name: 'reference ws',
+    script: 'bench/dist/reference/ws.js',
+    env: { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix },
+    portVariable: 'PORT',
+  });
+}
+
 export type ReferenceWorkerMode = 'noop' | 'http';
 
 export interface WorkerProgress {

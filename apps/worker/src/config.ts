@@ -9,6 +9,7 @@ const WorkerEnv = Type.Object({
   WORKER_CONCURRENCY: EnvInt(50, 1, 10_000),
   WORKER_PORT: EnvInt(4001, 0, 65535),
   DELIVERY_ATTEMPTS: EnvInt(5, 1, 100),
+  DELIVERY_BACKOFF_MS: EnvInt(1000, 1, 3_600_000),
   RECONCILE_INTERVAL_MS: EnvInt(5000, 100, 3_600_000),
   SIMULATED_LATENCY_MS: EnvInt(50, 0, 60_000),
   SIMULATED_FAILURE_RATE: EnvNumber(0, 0, 1),
@@ -57,6 +58,8 @@ export interface WorkerConfig {
   concurrency: number;
   port: number;
   deliveryAttempts: number;
+  /** Base of the retry backoff: attempt n waits a random time up to base·2^(n-1) (capped at 5 min). */
+  deliveryBackoffMs: number;
   reconcileIntervalMs: number;
   simulator: { latencyMs: number; failureRate: number };
   /** Deadline of one provider or callback request, connect to last byte. */
@@ -80,6 +83,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     concurrency: e.WORKER_CONCURRENCY,
     port: e.WORKER_PORT,
     deliveryAttempts: e.DELIVERY_ATTEMPTS,
+    deliveryBackoffMs: e.DELIVERY_BACKOFF_MS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     simulator: { latencyMs: e.SIMULATED_LATENCY_MS, failureRate: e.SIMULATED_FAILURE_RATE },
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,

@@ -32,7 +32,7 @@ export async function reconcile({ redis, store, deliveries, log }: ReconcilerDep
     for (const [i, id] of [...due, ...stuck].entries()) {
       const state = states[i]!;
       if (!state.exists) {
-        await deliveries.enqueue(id, now, now);
+        await deliveries.enqueue(id, now);
         log.warn({ messageId: id }, i < due.length ? 'due message had no job: enqueued' : 'sending message lost its job: enqueued again');
         repaired++;
       } else if (state.delayed && i < due.length) {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { QUEUE_NAMES, type CallbackJobData, type DeliveryJobData } from '@punctual/shared';
 import type { Registry } from 'prom-client';
 import {
+  DELIVERY_WORKER_KEEP_JOBS,
   DeliveryQueues,
   Keyspace,
   MessageStore,
@@ -89,7 +90,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
     channels: metrics.timed(registry),
     log,
     maxAttempts: config.deliveryAttempts,
-    backoff: fullJitterBackoff(1000, 5 * 60_000),
+    backoff: fullJitterBackoff(config.deliveryBackoffMs, 5 * 60_000),
     rateLimit: (id: string, ms: number) => deliveries.of(id).rateLimit(ms),
     callbacks,
     observe: metrics.observer,
@@ -109,6 +110,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
         prefix,
         concurrency: config.concurrency,
         limiter: DELIVERY_LIMITER,
+        ...DELIVERY_WORKER_KEEP_JOBS,
         ...timing,
       }),
   );

@@ -25,7 +25,9 @@ const names = (env: Record<string, string>) => {
 describe('worker configuration', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ providerTimeoutMs: 10_000, callbacks: { allowPrivate: false }, twilio: undefined, whatsappCloud: undefined });
+    expect(config).toMatchObject({ providerTimeoutMs: 10_000, deliveryAttempts: 5, deliveryBackoffMs: 1000, callbacks: { allowPrivate: false }, twilio: undefined, whatsappCloud: undefined });
+    expect(loadConfig({ DELIVERY_BACKOFF_MS: '50' }).deliveryBackoffMs).toBe(50);
+    expect(configError({ DELIVERY_BACKOFF_MS: '0' })).toMatch(/DELIVERY_BACKOFF_MS/);
     expect(config.callbacks.secret).toBeUndefined();
     expect(loadConfig(twilioEnv('https://api.twilio.com/')).twilio!.baseUrl).toBe('https://api.twilio.com');
     expect(loadConfig({ ...twilioEnv('x'), TWILIO_BASE_URL: '' }).twilio!.baseUrl).toBe('https://api.twilio.com');

@@ -1,8 +1,8 @@
 import { Cluster } from 'ioredis';
-import { DeliveryQueues, Keyspace, MessageStore, startLocalRedisCluster, type LocalRedisCluster } from '@punctual/store';
+import { Keyspace, startLocalRedisCluster, type LocalRedisCluster } from '@punctual/store';
 import { progress, type Figure, type ScenarioResult } from '../report.js';
 import { newPrefix, sleepUntil, until, type BenchContext } from '../context.js';
-import { fill, type Filler } from '../fill.js';
+import { fill, storeFiller } from '../fill.js';
 import { cpuMs, startProductWorker, type Service } from '../processes.js';
 import { round } from '../stats.js';
 import { leadMs } from './delivery-throughput.js';
@@ -10,24 +10,6 @@ import { leadMs } from './delivery-throughput.js';
 const PARTITION_COUNTS = [1, 6];
 /** Worker processes per run: one, then two (each consumes every partition). */
 const WORKER_COUNTS = [1, 2];
-const SAMPLE = { recipient: '5511999999999', message: 'Your appointment is tomorrow at 10:00.', channel: 'sms' as const };
-
-/** Schedules through the product's store on the cluster: the same two writes POST makes. */
-function clusterFiller(client: Cluster, keyspace: Keyspace): Filler {
-  const store = new MessageStore(client, { keyspace, eventsMaxLen: 100_000 });
-  const deliveries = new DeliveryQueues(keyspace, client);
-  return {
-    async write(sendAt) {
-      const now = Date.now();
-      const id = store.newMessageId(now);
-      await deliveries.enqueue(id, sendAt, now);
-      await store.schedule('default', id, { ...SAMPLE, sendAt }, now);
-      return id;
-    },
-    close: () => deliveries.close(),
-  };
-}
-
 async function deliveredSoFar(client: Cluster, keyspace: Keyspace): Promise<{ count: number; lastAt: number }> {
   const indexes = keyspace.allTags().map((tag) => keyspace.index(tag, 'default', 'delivered'));
   const [counts, lasts] = await Promise.all([
@@ -46,7 +28,7 @@ async function run(ctx: BenchContext, cluster: LocalRedisCluster, client: Cluste
   const prefix = newPrefix(`cluster-p${partitions}`);
   const keyspace = new Keyspace({ prefix, partitions });
   const workers: Service[] = [];
-  const filler = clusterFiller(client, keyspace);
+  const filler = storeFiller(client, keyspace);
   try {
     for (let i = 0; i < workerCount; i++) {
       workers.push(

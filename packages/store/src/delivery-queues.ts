@@ -1,19 +1,17 @@
-import { Job, Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Job, Queue, type ConnectionOptions } from 'bullmq';
 import { DELIVERY_JOB_NAME, QUEUE_NAMES, type DeliveryJobData } from '@punctual/shared';
 import type { Keyspace } from './keys.js';
 
 /**
- * Job options of every delivery job. Jobs are removed when they finish so a message id can be
- * enqueued again (retry of a failed message); the record, not the job, keeps the history.
- * BullMQ's own attempts only cover unexpected errors (Redis hiccups); provider retries are
- * driven by the processor from the record's attempt count.
+ * What delivery workers keep of finished jobs: nothing, so a message id can be enqueued again
+ * (retry of a failed message); the record, not the job, keeps the history. Set on the Worker,
+ * not per job: each job's `opts` JSON then stays under Redis's `hash-max-listpack-value` (64 B)
+ * and its hash stays a compact listpack (~310 B instead of ~820 B per scheduled message).
+ * Jobs carry no BullMQ attempts either: provider retries are driven by the processor from the
+ * record's attempt count, and a job that fails unexpectedly (a Redis error) is replaced by the
+ * reconciler (a due `scheduled` record at once, a `sending` one after its grace period).
  */
-export const DELIVERY_JOB_OPTIONS: JobsOptions = {
-  removeOnComplete: true,
-  removeOnFail: true,
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 500 },
-};
+export const DELIVERY_WORKER_KEEP_JOBS = { removeOnComplete: { count: 0 }, removeOnFail: { count: 0 } } as const;
 
 /**
  * Length BullMQ trims each delivery queue's own events stream to (its default is 10,000). Nothing
@@ -57,15 +55,13 @@ export class DeliveryQueues {
 
   /**
    * Adds the job unless one with this id exists already (BullMQ ignores a duplicate id). The
-   * job's timestamp is `now`, so BullMQ's due time (timestamp + delay) is exactly `sendAt`.
+   * stored options are only the id and the delay (~58 B of JSON, see DELIVERY_WORKER_KEEP_JOBS):
+   * no timestamp, so the delay is measured from the moment BullMQ stamps the job and its due
+   * time (timestamp + delay) is `sendAt` or a millisecond after, never before; `attempts:
+   * undefined` keeps BullMQ's default `"attempts":0` out of the JSON (a worker reads it as 0).
    */
-  async enqueue(id: string, sendAt: number, now = Date.now()): Promise<void> {
-    await this.of(id).add(DELIVERY_JOB_NAME, { id }, {
-      ...DELIVERY_JOB_OPTIONS,
-      jobId: id,
-      timestamp: now,
-      delay: Math.max(0, sendAt - now),
-    });
+  async enqueue(id: string, sendAt: number): Promise<void> {
+    await this.of(id).add(DELIVERY_JOB_NAME, { id }, { jobId: id, attempts: undefined, delay: Math.max(0, sendAt - Date.now()) });
   }
 
   /**
@@ -74,7 +70,7 @@ export class DeliveryQueues {
    */
   async reschedule(id: string, sendAt: number, now = Date.now()): Promise<void> {
     const job = await Job.fromId<DeliveryJobData>(this.of(id), id);
-    if (!job) return this.enqueue(id, sendAt, now);
+    if (!job) return this.enqueue(id, sendAt);
     const delay = sendAt - now;
     try {
       if (delay > 0) await job.changeDelay(delay);

@@ -38,7 +38,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
         throw new MessageNotFailed(id, result.status);
       }
       // Stored as scheduled and due: should this enqueue fail, the reconciler enqueues it.
-      await app.deliveries.enqueue(id, now, now).catch((err) =>
+      await app.deliveries.enqueue(id, now).catch((err) =>
         request.log.warn({ err }, 'retry job not enqueued; the reconciler will'),
       );
       return reply.code(202).send({ success: true, data: result.record });

@@ -56,7 +56,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
       try {
         // Job first: if the record write then fails, the job finds no record and does nothing,
         // so a 5xx really means nothing was stored.
-        await app.deliveries.enqueue(id, input.sendAt, now);
+        await app.deliveries.enqueue(id, input.sendAt);
         const record = await app.store.schedule(request.tenant, id, input, now);
         request.log.info({ channel: record.channel }, 'message scheduled');
         return reply.code(201).send({ success: true, id, data: record });

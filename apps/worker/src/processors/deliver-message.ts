@@ -64,8 +64,8 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
     return handleRefusal(failure, job, token, record.attempts, record.channel, deps, log);
   }
-  // A Redis error from here fails the job and BullMQ runs it again: the claim refuses it if the
-  // delivery was recorded, else the message is sent again (at least once to the provider).
+  // A Redis error from here fails the job; the reconciler enqueues the `sending` message again
+  // after its grace period and the message is sent again (at least once to the provider).
   // a message scheduled in the past is due from the moment it was created
   const lateness = startedAt - Math.max(record.sendAt, Number(fields.createdAt));
   const delivered = await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);

@@ -54,7 +54,6 @@ export class FeedRelay {
   private readonly subscribers = new Set<FeedSubscriber>();
   private readonly byTenant = new Map<string, Set<FeedSubscriber>>();
   private readonly stopping = new AbortController();
-  private readonly stopped = new Promise<null>((resolve) => this.stopping.signal.addEventListener('abort', () => resolve(null)));
   private loops: Promise<void>[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
@@ -137,11 +136,11 @@ export class FeedRelay {
     while (!this.closed) {
       let reply: [string, [string, string[]][]][] | null;
       try {
-        // raced with close: a read queued while Redis is away is never answered after disconnect()
-        reply = await Promise.race([
+        // a read queued while Redis is away is never answered after disconnect(): close ends the wait
+        reply = await unlessAborted(
           reader.xread('COUNT', READ_BATCH, 'BLOCK', READ_BLOCK_MS, 'STREAMS', stream, this.positions[partition]!),
-          this.stopped,
-        ]);
+          this.stopping.signal,
+        );
       } catch (err) {
         if (this.closed) return;
         this.options.log.warn({ err, stream }, 'feed read failed; retrying');
@@ -242,4 +241,27 @@ function relayed(id: string, flat: string[]): RelayedEvent | null {
 function fieldValue(flat: string[], name: string): string | undefined {
   for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1];
   return undefined;
+}
+
+/**
+ * `promise`, or null as soon as `signal` aborts. The abort listener is removed once the promise
+ * settles: a long-lived Promise.race against one shared "stopped" promise would keep every reply
+ * it ever raced alive.
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

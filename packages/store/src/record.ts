@@ -35,8 +35,3 @@ export function toRecord(f: StoredFields): MessageRecord {
   if (f.callbackUrl !== undefined) record.callbackUrl = f.callbackUrl;
   return record;
 }
-
-/** The tenant a stored message belongs to; never part of the public record. */
-export function tenantOf(f: StoredFields): string {
-  return f.tenant!;
-}

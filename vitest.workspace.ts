@@ -6,6 +6,7 @@ const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 /** Tests run the TypeScript sources of the workspace packages: no build needed. */
 const alias = {
   '@punctual/shared': src('./packages/shared/src/index.ts'),
+  '@punctual/store/testing': src('./packages/store/src/testing.ts'),
   '@punctual/store': src('./packages/store/src/index.ts'),
 };
 

@@ -1,28 +1,36 @@
-/** Schedules messages the way the API does (record + delivery job), for tests without the API. */
+/** Schedules messages through the real Scheduler (record + job in one MULTI), for tests without the API. */
 import { Redis } from 'ioredis';
 import type { MessageRecord } from '../packages/shared/src/index.js';
-import { DeliveryQueues, Keyspace, MessageStore, type NewMessage } from '../packages/store/src/index.js';
+import { Keyspace, Scheduler, type NewMessage } from '../packages/store/src/index.js';
 import { redisUrl } from './redis.js';
 
 export class TestMessages {
-  readonly store: MessageStore;
-  readonly deliveries: DeliveryQueues;
-  private readonly redis: Redis;
+  private constructor(
+    readonly scheduler: Scheduler,
+    private readonly redis: Redis,
+  ) {}
 
-  constructor(prefix: string, url = redisUrl()) {
-    this.redis = new Redis(url, { maxRetriesPerRequest: null });
-    const keyspace = new Keyspace({ prefix, partitions: 1 });
-    this.store = new MessageStore(this.redis, { keyspace, eventsMaxLen: 10_000 });
-    this.deliveries = new DeliveryQueues(keyspace, this.redis);
+  static async create(prefix: string, url = redisUrl()): Promise<TestMessages> {
+    const redis = new Redis(url, { maxRetriesPerRequest: null });
+    const scheduler = await Scheduler.create(redis, { keyspace: new Keyspace({ prefix, partitions: 1 }), eventsMaxLen: 10_000 });
+    return new TestMessages(scheduler, redis);
+  }
+
+  get store() {
+    return this.scheduler.store;
+  }
+
+  get deliveries() {
+    return this.scheduler.deliveries;
   }
 
   /** A message due now unless `sendAt` says otherwise, for tenant `default`. */
   async schedule(input: Partial<NewMessage> = {}): Promise<MessageRecord> {
     const now = Date.now();
     const message: NewMessage = { recipient: '5511999999999', channel: 'sms', sendAt: now, message: 'Hello', ...input };
-    const id = this.store.newMessageId(now);
-    await this.deliveries.enqueue(id, message.sendAt);
-    return this.store.schedule('default', id, message, now);
+    const result = await this.scheduler.schedule('default', message, now);
+    if (!result.ok) throw new Error(`not scheduled: ${result.reason}`);
+    return result.record;
   }
 
   async get(id: string): Promise<MessageRecord> {
@@ -30,7 +38,7 @@ export class TestMessages {
   }
 
   async close(): Promise<void> {
-    await this.deliveries.close();
+    await this.scheduler.close();
     this.redis.disconnect();
   }
 }

@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import { startLocalRedisCluster } from '../packages/store/src/index.js';
+import { startLocalRedisCluster } from '../packages/store/src/testing.js';
 
 /** A three-master Redis Cluster of this test's own, on free ports. */
 export interface TestRedisCluster {

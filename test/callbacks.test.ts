@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { QUEUE_NAMES } from '../packages/shared/src/index.js';
+import { QUEUES } from '../packages/shared/src/index.js';
 import { FakeHttpServer, type RecordedRequest } from '../test-support/fake-http.js';
 import { FeedWatcher, deletePrefix, redisUrl, uniquePrefix } from '../test-support/redis.js';
 import { CompletedJobs, buildTestApp, startTestWorker } from '../test-support/apps.js';
@@ -103,7 +103,7 @@ describe('callbacks to an allowed private address (CALLBACK_ALLOW_PRIVATE=true)'
   });
   it('queues a callback lost with a dying worker when the delivery job runs again, and never twice', async () => {
     s.receiver.respondWith(() => ({ status: 200 }));
-    const callbacks = new Queue(QUEUE_NAMES.callbacks, { connection: { url: redisUrl() }, prefix: `{${s.prefix}-p0}` });
+    const callbacks = new Queue(QUEUES.callbacks.name, { connection: { url: redisUrl() }, prefix: `{${s.prefix}-p0}` });
     const completed = new CompletedJobs(s.worker.workers[0]!);
     const sentCallbacks = new CompletedJobs(s.worker.callbackWorkers[0]!);
     try {

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { monotonicFactory } from 'ulid';
 import type { Queue } from 'bullmq';
-import { DeliveryQueues, Keyspace, MessageStore, type RedisClient } from '@punctual/store';
+import { Keyspace, Scheduler, type RedisClient } from '@punctual/store';
 import { REFERENCE_JOB, referenceKeys, referenceQueue } from './reference/keys.js';
 
 /** Writes message `i` due at `sendAt`, as the API would; resolves with its id. */
@@ -14,7 +14,7 @@ export interface Filler {
 
 const SAMPLE = { recipient: '5511999999999', message: 'Your appointment is tomorrow at 10:00.', channel: 'sms' as const };
 
-/** Schedules messages straight through the product's store: the same two writes POST makes. */
+/** Schedules messages straight through the product's scheduler: the same MULTI POST makes. */
 export function productFiller(redisUrl: string, prefix: string): Filler {
   const redis = new Redis(redisUrl, { enableAutoPipelining: true });
   const filler = storeFiller(redis, new Keyspace({ prefix, partitions: 1 }));
@@ -27,19 +27,17 @@ export function productFiller(redisUrl: string, prefix: string): Filler {
   };
 }
 
-/** The product's two writes on a connection the caller owns (a single Redis or a Cluster). */
+/** The product's write on a connection the caller owns (a single Redis or a Cluster). */
 export function storeFiller(client: RedisClient, keyspace: Keyspace): Filler {
-  const store = new MessageStore(client, { keyspace, eventsMaxLen: 100_000 });
-  const deliveries = new DeliveryQueues(keyspace, client);
+  const scheduler = Scheduler.create(client, { keyspace, eventsMaxLen: 100_000 });
   return {
     async write(sendAt) {
       const now = Date.now();
-      const id = store.newMessageId(now);
-      await deliveries.enqueue(id, sendAt);
-      await store.schedule('default', id, { ...SAMPLE, sendAt }, now);
-      return id;
+      const result = await (await scheduler).schedule('default', { ...SAMPLE, sendAt }, now);
+      if (!result.ok) throw new Error(`not scheduled: ${result.reason}`);
+      return result.record.id;
     },
-    close: () => deliveries.close(),
+    close: async () => (await scheduler).close(),
   };
 }
 

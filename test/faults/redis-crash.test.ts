@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { startRedisServer, type SpawnedRedis } from '../../packages/store/src/index.js';
+import { crashRedis } from '../../packages/store/src/testing.js';
 import { buildTestApp, startTestWorker } from '../../test-support/apps.js';
 import { FeedWatcher, uniquePrefix } from '../../test-support/redis.js';
 
@@ -50,7 +51,7 @@ describe.each(['always', 'everysec'] as const)('Redis killed with SIGKILL and re
     expect(pending.map((r) => r.statusCode)).toEqual(pending.map(() => 201));
     const pendingIds = pending.map((r) => r.json().id as string);
 
-    await redis.crash();
+    await crashRedis(redis);
     const health = await app.inject({ url: '/health' });
     expect(health.statusCode).toBe(503);
     expect(health.json()).toEqual({ status: 'error', redis: 'disconnected' });

@@ -48,6 +48,7 @@ it('two worker processes, one SIGKILLed again and again mid-burst: every message
       app.inject({ method: 'POST', url: '/scheduled', payload: { recipient: '5511999999999', message: `burst ${i}`, sendAt: start + i * 4, channel: 'sms' } }),
     ),
   );
+  expect(posted.map((r) => r.statusCode)).toEqual(posted.map(() => 201));
   const ids = posted.map((r) => r.json().id as string);
 
   for (let kill = 1; kill <= KILLS; kill++) {

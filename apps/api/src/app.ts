@@ -51,6 +51,7 @@ const STATUS_TEXT: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   409: 'Conflict',
+  412: 'Precondition Failed',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
@@ -100,6 +101,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
     partitions: config.partitions,
     eventsMaxLen: config.eventsMaxLen,
     retentionMs: config.retentionMs,
+    maxScheduledPerTenant: config.maxScheduledPerTenant,
   });
   await app.register(feedPlugin, {
     redisTarget: redis,
@@ -117,7 +119,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
 
   await app.register(healthRoutes, { readyRequireWorkerMs: config.readyRequireWorkerMs, workerWindowMs: config.workerWindowMs });
   await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
-  await app.register(historyRoutes);
+  await app.register(historyRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(metricsRoutes);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });

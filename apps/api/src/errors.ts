@@ -10,6 +10,10 @@ export const MessageNotScheduled = define(
   'MESSAGE_NOT_SCHEDULED',
   'Message %s is %s: only a scheduled message can be changed or canceled',
 );
+export const VersionMismatch = define(
+  'VERSION_MISMATCH',
+  'Message %s is at version %s, not the one If-Match names: read it again, then retry',
+);
 export const MessageNotFailed = define('MESSAGE_NOT_FAILED', 'Message %s is %s: only a failed message can be retried');
 export const InvalidCursor = define('INVALID_CURSOR', 'cursor is not one this API returned');
 export const ConsoleNotBuilt = define('CONSOLE_NOT_BUILT', 'The console is not built: run `pnpm build`, then restart the API');

@@ -1,12 +1,12 @@
 import { CHANNELS } from '@punctual/shared';
 import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
-import type { DeliveryQueues, MessageStore, WorkerHeartbeats } from '@punctual/store';
+import type { DeliveryQueues, FleetStats, WorkerHeartbeats } from '@punctual/store';
 
-const OUTCOMES = ['scheduled', 'delivered', 'failed', 'canceled', 'retried'] as const;
+const OUTCOMES = ['scheduled', 'delivered', 'failed', 'canceled', 'retried', 'throttled'] as const;
 const LATENESS = 'punctual_delivery_lateness_seconds';
 
 export interface FleetSources {
-  store: MessageStore;
+  stats: FleetStats;
   deliveries: DeliveryQueues;
   heartbeats: WorkerHeartbeats;
   workerWindowMs: number;
@@ -17,14 +17,14 @@ export interface FleetSources {
  * histogram are the ones every transition script increments, so any API instance reports the
  * same exact totals, across restarts.
  */
-export function registerFleetMetrics(registry: Registry, { store, deliveries, heartbeats, workerWindowMs }: FleetSources) {
+export function registerFleetMetrics(registry: Registry, { stats, deliveries, heartbeats, workerWindowMs }: FleetSources) {
   new Counter({
     name: 'punctual_messages_total',
-    help: 'Messages scheduled, delivered, failed, canceled and retried (transient failures), by channel, fleet-wide',
+    help: 'Messages scheduled, delivered, failed, canceled, retried (transient failures) and throttled (provider 429), by channel, fleet-wide',
     labelNames: ['outcome', 'channel'] as const,
     registers: [registry],
     async collect() {
-      const counts = await store.outcomeCounts();
+      const counts = await stats.outcomeCounts();
       // One synchronous block after the read: a concurrent scrape never sees half of it.
       this.reset();
       for (const outcome of OUTCOMES) for (const channel of CHANNELS) this.inc({ outcome, channel }, 0);
@@ -62,7 +62,7 @@ export function registerFleetMetrics(registry: Registry, { store, deliveries, he
     aggregator: 'sum',
     reset() {},
     async get() {
-      const histogram = await store.latenessHistogram();
+      const histogram = await stats.latenessHistogram();
       const values = [];
       let cumulative = 0;
       for (const [le, count] of histogram.buckets) {

@@ -3,7 +3,6 @@ import {
   isTooFarAhead,
   parseSendAt,
   type CreateMessageBody,
-  type MessageRecord,
   type UpdateMessageBody,
 } from '@punctual/shared';
 import type { MessagePatch, NewMessage } from '@punctual/store';
@@ -24,16 +23,29 @@ export function toNewMessage(body: CreateMessageBody, now: number): NewMessage {
   return message;
 }
 
-/** The patch a PUT applies, checked against the message it changes. */
-export function toPatch(body: UpdateMessageBody, current: MessageRecord, now: number): MessagePatch {
+/**
+ * The patch a PUT applies: a new message text replaces a template and the other way round. What
+ * depends on the stored message (a template on a message moved to SMS) is checked by the update
+ * script against the record it changes, atomically: see `contentRefusal`.
+ */
+export function toPatch(body: UpdateMessageBody, now: number): MessagePatch {
   const patch: MessagePatch = { ...body, sendAt: body.sendAt === undefined ? undefined : sendAtOf(body.sendAt, now) };
   if (body.message !== undefined && body.template === undefined) patch.template = null;
   if (body.template !== undefined && body.message === undefined) patch.message = null;
-  const merged = { ...current, ...patch } as NewMessage & Record<string, unknown>;
-  for (const [field, value] of Object.entries(patch)) if (value === null) delete merged[field];
-  checkContent(merged);
+  if (body.message !== undefined && body.template !== undefined) throw BOTH_CONTENTS();
+  if (body.template !== undefined && body.channel !== undefined && body.channel !== 'whatsapp') throw TEMPLATE_CHANNEL();
+  checkSizes(patch);
   return patch;
 }
+
+/** The 400 of an update the script refused because the merged record would be invalid. */
+export function contentRefusal(detail: string | undefined): InvalidField {
+  return detail === 'template_channel' ? TEMPLATE_CHANNEL() : NO_CONTENT();
+}
+
+const BOTH_CONTENTS = () => new InvalidField('/template', 'cannot be sent together with message');
+const NO_CONTENT = () => new InvalidField('/message', 'is required (or a template on the whatsapp channel)');
+const TEMPLATE_CHANNEL = () => new InvalidField('/template', 'is only available on the whatsapp channel');
 
 function sendAtOf(value: number | string, now: number): number {
   const sendAt = parseSendAt(value);
@@ -43,19 +55,17 @@ function sendAtOf(value: number | string, now: number): number {
 }
 
 function checkContent(message: NewMessage): void {
-  if (message.message !== undefined && message.template !== undefined) {
-    throw new InvalidField('/template', 'cannot be sent together with message');
-  }
-  if (message.message === undefined && message.template === undefined) {
-    throw new InvalidField('/message', 'is required (or a template on the whatsapp channel)');
-  }
-  if (message.template !== undefined && message.channel !== 'whatsapp') {
-    throw new InvalidField('/template', 'is only available on the whatsapp channel');
-  }
+  if (message.message !== undefined && message.template !== undefined) throw BOTH_CONTENTS();
+  if (message.message === undefined && message.template === undefined) throw NO_CONTENT();
+  if (message.template !== undefined && message.channel !== 'whatsapp') throw TEMPLATE_CHANNEL();
+  checkSizes(message);
+}
+
+function checkSizes(message: MessagePatch): void {
   if (message.metadata && Buffer.byteLength(JSON.stringify(message.metadata)) > MAX_METADATA_BYTES) {
     throw new InvalidField('/metadata', `must be at most ${MAX_METADATA_BYTES} bytes as JSON`);
   }
-  if (message.callbackUrl !== undefined && !isHttpUrl(message.callbackUrl)) {
+  if (typeof message.callbackUrl === 'string' && !isHttpUrl(message.callbackUrl)) {
     throw new InvalidField('/callbackUrl', 'must be an http or https URL');
   }
 }

@@ -1,16 +1,14 @@
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, } from '@punctual/shared';
-import { configuredRedisTarget, discoverRedis, type EmbeddedRedis } from '@punctual/store';
+import { ConfigError } from '@punctual/shared';
+import { NoRedisFound, configuredRedisTarget, resolveRedis } from '@punctual/store';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 
 async function main() {
   const config = loadConfig();
-  let embedded: EmbeddedRedis | undefined;
-  const configured = configuredRedisTarget(config);
-  if (!configured) embedded = await discoverRedis('.data/redis');
-  const app = await buildApp({ config, redis: configured ?? { url: embedded!.url } });
-  if (embedded && embedded.url) app.log.info({ redis: embedded.url }, 'REDIS_URL unset: using the embedded default');
+  const { target, embedded } = await resolveRedis(configuredRedisTarget(config));
+  const app = await buildApp({ config, redis: target });
+  if (embedded) app.log.info({ redis: embedded.url }, 'REDIS_URL unset: using the embedded default');
 
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
@@ -22,7 +20,7 @@ async function main() {
 }
 
 main().catch((err: unknown) => {
-  const message = err instanceof ConfigError || (err instanceof Error && err.message.startsWith('No Redis found'))
+  const message = err instanceof ConfigError || err instanceof NoRedisFound
     ? err.message
     : `api failed to start: ${err instanceof Error ? err.message : String(err)}`;
   console.error(message);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { Redis } from 'ioredis';
-import { WorkerHeartbeats, startRedisServer, toRecord } from '@punctual/store';
+import { WorkerHeartbeats, parseStored, startRedisServer, toRecord } from '@punctual/store';
 import { buildTestApp } from '../../../test-support/apps.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test-support/redis.js';
 
@@ -69,17 +69,20 @@ describe('OpenAPI', () => {
     const created = (await app.inject({ method: 'POST', url: '/scheduled', payload })).json();
     const key = `{${prefix}-p0}:m:${created.id}`;
     const t = Date.now();
-    await redis.hset(key, {
+    const stored = parseStored((await redis.get(key))!);
+    const full = {
+      ...stored,
       template: JSON.stringify({ name: 'HX0123', language: 'pt_BR', variables: ['Ana', '42'] }),
       metadata: JSON.stringify({ order: 'A-1', amount: 12.5, vip: true, note: null }),
       callbackUrl: 'https://example.com/hook?x=1',
-      deliveredAt: t, failedAt: t + 1, canceledAt: t + 2, nextAttemptAt: t + 3,
+      deliveredAt: String(t), failedAt: String(t + 1), canceledAt: String(t + 2), nextAttemptAt: String(t + 3),
       lastError: 'TWILIO_21610: "unsubscribed" \\ recipient',
       providerMessageId: 'SM0123456789abcdef',
-      attempts: 3,
-      version: 7,
-    });
-    const expected = toRecord(await redis.hgetall(key));
+      attempts: '3',
+      version: '7',
+    };
+    await redis.set(key, JSON.stringify(full));
+    const expected = toRecord(full);
     expect(Object.keys(expected)).toHaveLength(19);
     const one = await app.inject({ url: `/messages/${created.id}` });
     expect(one.json()).toEqual({ success: true, data: expected });

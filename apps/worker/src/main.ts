@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { CHANNELS, ConfigError } from '@punctual/shared';
-import { configuredRedisTarget, describeRedisTarget, discoverRedis, type EmbeddedRedis } from '@punctual/store';
+import { NoRedisFound, configuredRedisTarget, describeRedisTarget, resolveRedis } from '@punctual/store';
 import { loadConfig } from './config.js';
 import { lockDurationFor, startDeliveryWorker } from './worker.js';
 import { startHealthServer } from './health-server.js';
@@ -9,10 +9,7 @@ import { startHealthServer } from './health-server.js';
 async function main() {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { service: 'worker' } });
-  let embedded: EmbeddedRedis | undefined;
-  const configured = configuredRedisTarget(config);
-  if (!configured) embedded = await discoverRedis('.data/redis');
-  const redis = configured ?? { url: embedded!.url };
+  const { target: redis, embedded } = await resolveRedis(configuredRedisTarget(config));
   const worker = await startDeliveryWorker({ config, redis, log });
   const health = await startHealthServer(worker.redis, config.port, worker.metrics);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
@@ -40,7 +37,7 @@ async function main() {
 }
 
 main().catch((err: unknown) => {
-  const message = err instanceof ConfigError || (err instanceof Error && err.message.startsWith('No Redis found'))
+  const message = err instanceof ConfigError || err instanceof NoRedisFound
     ? err.message
     : `worker failed to start: ${err instanceof Error ? err.message : String(err)}`;
   console.error(message);

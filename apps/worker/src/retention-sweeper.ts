@@ -1,15 +1,15 @@
 import type { Logger } from 'pino';
-import type { MessageStore } from '@punctual/store';
+import type { Keyspace, Maintenance } from '@punctual/store';
 import { runPeriodically } from './periodic.js';
 
 const BATCH = 500;
 
 /** Deletes every final record whose retention (RETENTION_DAYS) ended by `now`; returns how many. */
-export async function sweepExpired(store: MessageStore, now = Date.now()): Promise<number> {
+export async function sweepExpired(maintenance: Maintenance, keys: Keyspace, now = Date.now()): Promise<number> {
   let total = 0;
-  for (const tag of store.keys.allTags()) {
+  for (const tag of keys.allTags()) {
     for (;;) {
-      const { expired, examined } = await store.expire(tag, now, BATCH);
+      const { expired, examined } = await maintenance.expire(tag, now, BATCH);
       total += expired;
       if (examined < BATCH) break;
     }
@@ -18,9 +18,9 @@ export async function sweepExpired(store: MessageStore, now = Date.now()): Promi
 }
 
 /** Runs `sweepExpired` now and every `intervalMs` until stopped; any worker may, they share the work. */
-export function startRetentionSweeper(store: MessageStore, log: Logger, intervalMs: number) {
+export function startRetentionSweeper(maintenance: Maintenance, keys: Keyspace, log: Logger, intervalMs: number) {
   const sweep = async () => {
-    const expired = await sweepExpired(store);
+    const expired = await sweepExpired(maintenance, keys);
     if (expired > 0) log.info({ expired }, 'records past retention deleted');
   };
   return runPeriodically(sweep, intervalMs, (err) => log.warn({ err }, 'retention sweep failed; trying again later'));

@@ -1,12 +1,12 @@
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { QUEUE_NAMES, type CallbackJobData, type DeliveryJobData } from '@punctual/shared';
+import { QUEUES, type CallbackJobData, type DeliveryJobData } from '@punctual/shared';
 import type { Registry } from 'prom-client';
 import {
   DELIVERY_WORKER_KEEP_JOBS,
-  DeliveryQueues,
   Keyspace,
-  MessageStore,
+  Maintenance,
+  Scheduler,
   WorkerHeartbeats,
   connectRedis,
   createRedisConnection,
@@ -17,7 +17,6 @@ import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
 import { sendCallback } from './processors/send-callback.js';
-import { CallbackQueues } from './callbacks/callback-queues.js';
 import { guardedLookup } from './callbacks/address-guard.js';
 import { createHttpAgent } from './http-client.js';
 import { startReconciler } from './reconciler.js';
@@ -75,9 +74,8 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
 
   const lockDuration = lockDurationFor(config.providerTimeoutMs);
   const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
-  const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
-  const deliveries = new DeliveryQueues(keyspace, redis);
-  const callbacks = new CallbackQueues(keyspace, redis);
+  const scheduler = await Scheduler.create(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
+  const maintenance = new Maintenance(redis, keyspace, config.eventsMaxLen, config.retentionMs);
   const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
   const callbackAgent = createHttpAgent({
     timeoutMs: config.providerTimeoutMs,
@@ -86,13 +84,12 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
   const registry = channels ?? createChannelRegistry(config, providerAgent);
   const metrics = createWorkerMetrics();
   const deliverDeps = {
-    store,
+    scheduler,
     channels: metrics.timed(registry),
     log,
     maxAttempts: config.deliveryAttempts,
     backoff: fullJitterBackoff(config.deliveryBackoffMs, 5 * 60_000),
-    rateLimit: (id: string, ms: number) => deliveries.of(id).rateLimit(ms),
-    callbacks,
+    rateLimit: (id: string, ms: number) => scheduler.deliveries.of(id).rateLimit(ms),
     observe: metrics.observer,
   };
   const callbackDeps = {
@@ -105,7 +102,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
 
   const workers = keyspace.allTags().map(
     (prefix) =>
-      new Worker<DeliveryJobData>(QUEUE_NAMES.deliveries, (job, token) => deliverMessage(job, token, deliverDeps), {
+      new Worker<DeliveryJobData>(QUEUES.deliveries.name, (job, token) => deliverMessage(job, token, deliverDeps), {
         connection: createRedisConnection(target, 'worker'),
         prefix,
         concurrency: config.concurrency,
@@ -121,7 +118,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
   // Their own queue and workers: a slow or dead callback receiver never holds up a delivery.
   const callbackWorkers = keyspace.allTags().map(
     (prefix) =>
-      new Worker<CallbackJobData>(QUEUE_NAMES.callbacks, (job) => sendCallback(job, callbackDeps), {
+      new Worker<CallbackJobData>(QUEUES.callbacks.name, (job) => sendCallback(job, callbackDeps), {
         connection: createRedisConnection(target, 'worker'),
         prefix,
         concurrency: config.concurrency,
@@ -136,8 +133,8 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
     });
   }
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
-  const stopReconciler = startReconciler({ redis, store, deliveries, log }, config.reconcileIntervalMs);
-  const stopSweeper = startRetentionSweeper(store, log, config.reconcileIntervalMs);
+  const stopReconciler = startReconciler({ redis, maintenance, deliveries: scheduler.deliveries, log }, config.reconcileIntervalMs);
+  const stopSweeper = startRetentionSweeper(maintenance, keyspace, log, config.reconcileIntervalMs);
   const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {
@@ -154,7 +151,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
       // Lets in-flight jobs finish; what does not is taken over by another worker.
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.close()));
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.disconnect()));
-      await Promise.all([deliveries.close(), callbacks.close()]);
+      await scheduler.close();
       await Promise.all([providerAgent.close(), callbackAgent.close()]);
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -25,7 +25,7 @@ beforeAll(async () => {
   // A slow provider, so that deliveries are in flight when the worker dies.
   twilio = await FakeHttpServer.start((_request, n) => ({ status: 201, body: twilioMessage(`SM${n}`), delayMs: 150 }));
   feed = await FeedWatcher.start(prefix);
-  messages = new TestMessages(prefix);
+  messages = await TestMessages.create(prefix);
 }, 120_000);
 afterAll(async () => {
   doomed?.kill('SIGKILL');

@@ -16,7 +16,7 @@ let completed: CompletedJobs;
 beforeAll(async () => {
   fake = await FakeHttpServer.start();
   feed = await FeedWatcher.start(prefix);
-  messages = new TestMessages(prefix);
+  messages = await TestMessages.create(prefix);
   worker = await startTestWorker(prefix, { ...twilioEnv(fake.url), DELIVERY_ATTEMPTS: '3', PROVIDER_TIMEOUT_MS: '2000' });
   completed = new CompletedJobs(worker.workers[0]!);
 });

@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
-import { Keyspace, startLocalRedisCluster, type LocalRedisCluster } from '@punctual/store';
+import { Keyspace } from '@punctual/store';
+import { startLocalRedisCluster, type LocalRedisCluster } from '@punctual/store/testing';
 import { progress, type Figure, type ScenarioResult } from '../report.js';
 import { newPrefix, sleepUntil, until, type BenchContext } from '../context.js';
 import { fill, storeFiller } from '../fill.js';

@@ -98,6 +98,15 @@ export const CreateMessageHeaders = Type.Object({
   ),
 });
 
+export const UpdateMessageHeaders = Type.Object({
+  'if-match': Type.Optional(
+    Type.String({
+      pattern: '^(\\*|"?[1-9][0-9]{0,14}"?)$',
+      description: 'The version last read (the record\'s `version`, also its ETag): another current version → 412 VERSION_MISMATCH',
+    }),
+  ),
+});
+
 export const UpdateMessageBody = Type.Object(
   {
     recipient: Type.Optional(Recipient),

@@ -1,19 +1,9 @@
 import type { MessageRecord } from './message.js';
 
-/** BullMQ queue names shared by producer (API) and consumer (worker). Renaming one strands its jobs. */
-export const QUEUE_NAMES = {
-  /** One delayed job per message; job id = message id. */
-  deliveries: 'deliveries',
-  /** One job per final state of a message that has a callbackUrl; job id = `<message id>-v<version>`. */
-  callbacks: 'callbacks',
-  /** Carries no jobs: its BullMQ events stream is the live feed. */
-  feed: 'feed',
-} as const;
-
+/** One delayed job per message; job id = message id. */
 export interface DeliveryJobData {
   id: string;
 }
-export const DELIVERY_JOB_NAME = 'deliver';
 
 /** Events a callbackUrl receives. */
 export type CallbackEvent = 'messageDelivered' | 'messageFailed';
@@ -21,6 +11,24 @@ export type CallbackEvent = 'messageDelivered' | 'messageFailed';
 /** The record as it was right after the event: later changes do not alter what is sent. */
 export interface CallbackJobData {
   event: CallbackEvent;
+  /** Whose message it is: the callback is signed with this tenant's secret. */
+  tenant: string;
   record: MessageRecord;
 }
-export const CALLBACK_JOB_NAME = 'callback';
+
+/**
+ * Every BullMQ queue, with its job name, and the payload its producer and consumer share. Renaming
+ * a queue strands its jobs.
+ */
+export const QUEUES = {
+  deliveries: { name: 'deliveries', job: 'deliver' },
+  /** One job per event of a message that has a callbackUrl; job id = `<message id>-v<version>`. */
+  callbacks: { name: 'callbacks', job: 'callback' },
+} as const;
+
+export interface QueuePayloads {
+  deliveries: DeliveryJobData;
+  callbacks: CallbackJobData;
+}
+
+export type QueueName = keyof typeof QUEUES & keyof QueuePayloads;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TENANT_PATTERN } from '@punctual/shared';
 import type { Keyspace } from './keys.js';
-import type { RedisClient } from './message-store.js';
+import type { RedisClient } from './redis.js';
 
 /** What is kept of an API key: never the key itself, only its hash maps to this. */
 export interface ApiKeyEntry {

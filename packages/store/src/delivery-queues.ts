@@ -1,6 +1,8 @@
-import { Job, Queue, type ConnectionOptions } from 'bullmq';
-import { DELIVERY_JOB_NAME, QUEUE_NAMES, type DeliveryJobData } from '@punctual/shared';
+import { Job } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import type { Keyspace } from './keys.js';
+import { PartitionedQueue } from './partitioned-queue.js';
+import type { RedisClient } from './redis.js';
 
 /**
  * What delivery workers keep of finished jobs: nothing, so a message id can be enqueued again
@@ -20,48 +22,30 @@ export const DELIVERY_WORKER_KEEP_JOBS = { removeOnComplete: { count: 0 }, remov
  */
 export const DELIVERY_EVENTS_MAX_LEN = 1000;
 
-/** The per-partition BullMQ queues of delivery jobs, job id = message id. */
-export class DeliveryQueues {
-  private readonly queues: Queue<DeliveryJobData>[];
+/**
+ * The stored options are only the id and the delay (~58 B of JSON, see DELIVERY_WORKER_KEEP_JOBS):
+ * no timestamp, so the delay is measured from the moment BullMQ stamps the job and its due time
+ * (timestamp + delay) is `sendAt` or a millisecond after, never before; `attempts: undefined`
+ * keeps BullMQ's default `"attempts":0` out of the JSON (a worker reads it as 0).
+ */
+function jobOptions(id: string, sendAt: number) {
+  return { jobId: id, attempts: undefined, delay: Math.max(0, sendAt - Date.now()) };
+}
 
-  constructor(
-    private readonly keys: Keyspace,
-    connection: ConnectionOptions,
-  ) {
-    this.queues = keys.allTags().map(
-      (prefix) => new Queue<DeliveryJobData>(QUEUE_NAMES.deliveries, {
-          connection,
-          prefix,
-          streams: { events: { maxLen: DELIVERY_EVENTS_MAX_LEN } },
-        }),
-    );
+/** The per-partition queues of delivery jobs: one delayed job per message, job id = message id. */
+export class DeliveryQueues extends PartitionedQueue<'deliveries'> {
+  constructor(keys: Keyspace, connection: RedisClient) {
+    super('deliveries', keys, connection, { streams: { events: { maxLen: DELIVERY_EVENTS_MAX_LEN } } });
   }
 
-  all(): readonly Queue<DeliveryJobData>[] {
-    return this.queues;
+  /** Adds the job unless one with this id exists already (BullMQ ignores a duplicate id). */
+  enqueue(id: string, sendAt: number): Promise<void> {
+    return this.add(id, { id }, jobOptions(id, sendAt));
   }
 
-  of(id: string): Queue<DeliveryJobData> {
-    return this.queues[this.keys.partitionOf(id)]!;
-  }
-
-  /** Jobs per state, summed over the partitions' queues. */
-  async counts(): Promise<{ delayed: number; waiting: number; active: number; failed: number }> {
-    const total = { delayed: 0, waiting: 0, active: 0, failed: 0 };
-    const perQueue = await Promise.all(this.queues.map((q) => q.getJobCounts('delayed', 'waiting', 'active', 'failed')));
-    for (const counts of perQueue) for (const state of Object.keys(total) as (keyof typeof total)[]) total[state] += counts[state] ?? 0;
-    return total;
-  }
-
-  /**
-   * Adds the job unless one with this id exists already (BullMQ ignores a duplicate id). The
-   * stored options are only the id and the delay (~58 B of JSON, see DELIVERY_WORKER_KEEP_JOBS):
-   * no timestamp, so the delay is measured from the moment BullMQ stamps the job and its due
-   * time (timestamp + delay) is `sendAt` or a millisecond after, never before; `attempts:
-   * undefined` keeps BullMQ's default `"attempts":0` out of the JSON (a worker reads it as 0).
-   */
-  async enqueue(id: string, sendAt: number): Promise<void> {
-    await this.of(id).add(DELIVERY_JOB_NAME, { id }, { jobId: id, attempts: undefined, delay: Math.max(0, sendAt - Date.now()) });
+  /** The same, as part of a MULTI that also writes the record. */
+  enqueueIn(tx: ChainableCommander, id: string, sendAt: number): void {
+    this.addTo(tx, id, { id }, jobOptions(id, sendAt));
   }
 
   /**
@@ -69,8 +53,7 @@ export class DeliveryQueues {
    * alone: when it runs it reads the record and re-delays itself to the record's `sendAt`.
    */
   async reschedule(id: string, sendAt: number, now = Date.now()): Promise<void> {
-    const job = await Job.fromId<DeliveryJobData>(this.of(id), id);
-    if (!job) return this.enqueue(id, sendAt);
+    const job = new Job(this.of(id), this.jobName, { id }, {}, id);
     const delay = sendAt - now;
     try {
       if (delay > 0) await job.changeDelay(delay);
@@ -87,9 +70,5 @@ export class DeliveryQueues {
     } catch {
       // locked by a worker right now: the claim refuses a canceled message
     }
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.queues.map((q) => q.close()));
   }
 }

@@ -1,12 +1,19 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { redisAnswers } from './redis.js';
+import { redisAnswers, type RedisTarget } from './redis.js';
 
-export const NO_REDIS_MESSAGE =
-  'No Redis found: nothing answers at 127.0.0.1:6379 and redis-server is not on PATH. ' +
-  'Install Redis with your package manager (e.g. apt-get install redis-server), ' +
-  'or run `docker compose up`, or set REDIS_URL=redis://host:port.';
+/** No Redis to use: the message names the three ways to get one. */
+export class NoRedisFound extends Error {
+  override name = 'NoRedisFound';
+  constructor() {
+    super(
+      'No Redis found: nothing answers at 127.0.0.1:6379 and redis-server is not on PATH. ' +
+        'Install Redis with your package manager (e.g. apt-get install redis-server), ' +
+        'or run `docker compose up`, or set REDIS_URL=redis://host:port.',
+    );
+  }
+}
 
 export interface EmbeddedRedis {
   url: string;
@@ -17,8 +24,7 @@ export interface EmbeddedRedis {
 
 /** A `redis-server` this process spawned. */
 export interface SpawnedRedis extends EmbeddedRedis {
-  /** Kills it with SIGKILL, as a crash would, and waits until it is gone. */
-  crash(): Promise<void>;
+  process: ChildProcess;
 }
 
 export interface EmbeddedRedisOptions {
@@ -80,13 +86,13 @@ export async function startRedisServer(options: EmbeddedRedisOptions = {}): Prom
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  const signal = async (name: NodeJS.Signals) => {
+  const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill(name);
+      child.kill('SIGTERM');
       await exited;
     }
   };
-  return { url, port, stop: () => signal('SIGTERM'), crash: () => signal('SIGKILL') };
+  return { url, port, process: child, stop };
 }
 
 /**
@@ -97,6 +103,16 @@ export async function startRedisServer(options: EmbeddedRedisOptions = {}): Prom
 export async function discoverRedis(dataDir: string, port = 6379): Promise<EmbeddedRedis> {
   const url = `redis://127.0.0.1:${port}`;
   if (await redisAnswers(url)) return { url, port, stop: async () => {} };
-  if (!redisServerOnPath()) throw new Error(NO_REDIS_MESSAGE);
+  if (!redisServerOnPath()) throw new NoRedisFound();
   return startRedisServer({ port, dataDir });
+}
+
+/**
+ * The Redis a process uses: the configured target, else the embedded default (`discoverRedis`),
+ * which the caller stops on exit.
+ */
+export async function resolveRedis(configured: RedisTarget | undefined, dataDir = '.data/redis'): Promise<{ target: RedisTarget; embedded?: EmbeddedRedis }> {
+  if (configured) return { target: configured };
+  const embedded = await discoverRedis(dataDir);
+  return { target: { url: embedded.url }, embedded };
 }

@@ -1,6 +1,6 @@
-import type { RedisClient } from './message-store.js';
+import type { RedisClient } from './redis.js';
 import { MESSAGE_EVENTS, type MessageEventName, type MessageRecord } from '@punctual/shared';
-import { fieldsFromFlat, toRecord } from './record.js';
+import { parseStored, toRecord } from './record.js';
 
 /** One event of a partition's feed stream, as the transition scripts append it. */
 export interface FeedEntry {
@@ -21,10 +21,11 @@ const MAX_ID_PART = 2n ** 64n - 1n;
 
 /** The entry as an event, or null when it is not a message event (nothing else is written there). */
 export function parseFeedEntry(id: string, flat: string[]): FeedEntry | null {
-  const fields = fieldsFromFlat(flat);
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
   if (!fields.event || !EVENT_NAMES.has(fields.event) || !fields.tenant || !fields.data) return null;
   try {
-    return { id, event: fields.event as MessageEventName, tenant: fields.tenant, record: toRecord(JSON.parse(fields.data)) };
+    return { id, event: fields.event as MessageEventName, tenant: fields.tenant, record: toRecord(parseStored(fields.data)) };
   } catch {
     return null;
   }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Keyspace } from './keys.js';
-import type { RedisClient } from './message-store.js';
+import type { RedisClient } from './redis.js';
 
 /** What `begin` found under an idempotency key. */
 export type IdempotencyClaim =

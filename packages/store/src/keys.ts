@@ -49,7 +49,7 @@ export class Keyspace {
     return `${this.tagOf(id)}:m:${id}`;
   }
 
-  /** Per-tenant index of one status, optionally narrowed to a channel or a recipient. */
+  /** A tenant's list of one status, optionally narrowed to a channel or a recipient (lua/prelude.ts builds the same names). */
   index(
     tag: string,
     tenant: string,
@@ -91,7 +91,7 @@ export class Keyspace {
     return `${this.tag(0)}:workers`;
   }
 
-  /** The BullMQ events stream of the feed queue: the live feed. */
+  /** The partition's feed: every transition script appends its event here (the live feed). */
   events(tag: string): string {
     return `${tag}:feed:events`;
   }
@@ -104,15 +104,6 @@ export class Keyspace {
   /** API keys created with the key CLI: sha256(key) → JSON {tenant, id, createdAt}. */
   apiKeys(): string {
     return `${this.global()}:apikeys`;
-  }
-
-  /** How many messages of a tenant are `scheduled`, across all partitions (the per-tenant cap). */
-  tenantScheduled(tenant: string): string {
-    return `${this.global()}:tenant:${tenant}:scheduled`;
-  }
-
-  tenantScheduledPattern(): string {
-    return `${this.global()}:tenant:*:scheduled`;
   }
 
   /** The stored outcome of a POST with an `Idempotency-Key` (keyed by the key's sha256). */

@@ -1,19 +1,12 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { monotonicFactory } from 'ulid';
-import {
-  LISTED_STATUSES,
-  type Channel,
-  type ListedStatus,
-  type MessageRecord,
-  type Template,
-} from '@punctual/shared';
+import { LISTED_STATUSES, type Channel, type ListedStatus, type MessageRecord, type Template } from '@punctual/shared';
 import { Keyspace } from './keys.js';
-import { fieldsFromFlat, toRecord, type StoredFields } from './record.js';
+import { parseStored, storedValues, toRecord, type StoredFields } from './record.js';
 import { encodeCursor, type Boundary } from './cursor.js';
-import * as scripts from './scripts.js';
-import { dataNodes } from './redis.js';
-
-export type RedisClient = Redis | Cluster;
+import { defineScripts, type RedisClient } from './redis.js';
+import * as transitions from './lua/transitions.js';
+import { listPage } from './lua/list-page.js';
 
 export interface NewMessage {
   recipient: string;
@@ -28,13 +21,22 @@ export interface NewMessage {
 /** Fields a PUT may change; `null` removes an optional field. */
 export type MessagePatch = Partial<{ [K in keyof NewMessage]: NewMessage[K] | null }>;
 
-export type Refusal = 'not_found' | 'not_scheduled' | 'not_failed';
+/** Why a transition was refused. `invalid`: the change would make a record no request could create. */
+export type Refusal = 'not_found' | 'not_scheduled' | 'not_failed' | 'version_mismatch' | 'invalid' | 'quota';
 export type Transition =
   | { ok: true; record: MessageRecord }
-  | { ok: false; reason: Refusal; status?: string };
+  | { ok: false; reason: Refusal; detail?: string };
+
+/** A message taken for sending: its record and whose it is. */
+export interface ClaimedMessage {
+  tenant: string;
+  record: MessageRecord;
+  /** The status it was claimed from: `scheduled` for a first attempt, `sending` for another one. */
+  was: 'scheduled' | 'sending';
+}
 
 export type Claim =
-  | { outcome: 'claimed'; record: MessageRecord; fields: StoredFields }
+  | ({ outcome: 'claimed' } & ClaimedMessage)
   | { outcome: 'early'; sendAt: number }
   | { outcome: 'final'; status: string }
   | { outcome: 'missing' };
@@ -56,11 +58,12 @@ export interface Page {
 /** Upper bounds (ms) of the delivery-lateness histogram buckets. */
 export const LATENESS_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
 
+export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
 type Reply = [string, ...unknown[]];
-type SlotScript = 'reserveScheduledSlot' | 'releaseScheduledSlot';
-type ScriptName = Exclude<keyof typeof scripts, 'listPage' | 'expireMessages' | SlotScript>;
+type TransitionName = keyof typeof transitions;
 type ScriptCommands = {
-  [K in keyof typeof scripts]: (key: string, ...args: (string | number)[]) => Promise<unknown>;
+  [K in TransitionName | 'listPage']: (key: string, ...args: (string | number)[]) => Promise<unknown>;
 };
 
 export interface MessageStoreOptions {
@@ -71,71 +74,47 @@ export interface MessageStoreOptions {
   retentionMs?: number;
 }
 
-export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
-
-/** Fleet-wide transition counts: `<outcome>:<channel>` → count, summed over partitions. */
-export type OutcomeCounts = Map<string, number>;
-
-/** The fleet-wide delivery-lateness histogram; `buckets` are per bucket, not cumulative. */
-export interface LatenessHistogram {
-  /** Count of deliveries in each bucket, keyed by upper bound in ms (Infinity = beyond the last). */
-  buckets: Map<number, number>;
-  count: number;
-  sumMs: number;
-}
-
 /**
- * The message records, the source of truth. Every change of state is one Lua script (see
- * scripts.ts); reads of one message and list pages are O(log n).
- *
- * Each tenant also has a counter of its `scheduled` messages (the MAX_SCHEDULED_PER_TENANT cap).
- * It lives outside the partitions, so it cannot change in the same script as a record: the API
- * reserves a slot before scheduling, and the transitions that leave or re-enter `scheduled`
- * (cancel, claim, retry of a failure) adjust it right after their script. A process that dies in
- * between leaves the counter off by its in-flight messages; `scheduledDrift` finds that and the
- * worker's reconciler corrects it.
+ * The message records, the source of truth: reads, list pages, and the Lua transitions (see
+ * lua/transitions.ts), each returning a typed outcome. Nothing here touches a queue: the
+ * Scheduler puts transitions and jobs together. Reading one message is one GET; a list page is
+ * O(log n) to find its boundary (plus a binary search among messages sharing its score).
  */
 export class MessageStore {
   readonly keys: Keyspace;
   private readonly redis: RedisClient & ScriptCommands;
-  private readonly maxLen: string;
-  private readonly retentionMs: number;
+  private readonly common: (string | number)[];
   private readonly newId = monotonicFactory();
 
   constructor(redis: RedisClient, { keyspace, eventsMaxLen, retentionMs = DEFAULT_RETENTION_MS }: MessageStoreOptions) {
-    for (const [name, lua] of Object.entries(scripts)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 1, lua });
-    }
+    defineScripts(redis, { ...transitions, listPage });
     this.redis = redis as RedisClient & ScriptCommands;
     this.keys = keyspace;
-    this.maxLen = String(eventsMaxLen);
-    this.retentionMs = Math.max(1, Math.round(retentionMs));
+    this.common = [String(eventsMaxLen), Math.max(1, Math.round(retentionMs))];
   }
 
   newMessageId(now = Date.now()): string {
     return this.newId(now);
   }
 
-  async schedule(tenant: string, id: string, input: NewMessage, now: number): Promise<MessageRecord> {
-    const fields: StoredFields = {
-      id,
-      tenant,
-      status: 'scheduled',
-      createdAt: String(now),
-      updatedAt: String(now),
-      attempts: '0',
-      version: '1',
-      ...serialize(input),
-    };
-    const reply = (await this.redis.scheduleMessage(
-      this.keys.record(id),
-      this.keys.tagOf(id),
-      now,
-      this.maxLen,
-      ...Object.entries(fields).flat(),
-    )) as Reply;
-    if (reply[0] !== 'ok') throw new Error(`message id ${id} already exists`);
-    return toRecord(fieldsFromFlat(reply[1] as string[]));
+  /** The stored fields of a new scheduled message. */
+  newFields(tenant: string, id: string, input: NewMessage, now: number): StoredFields {
+    const time = String(now);
+    return { id, tenant, status: 'scheduled', createdAt: time, updatedAt: time, attempts: '0', version: '1', ...storedValues({ ...input }) };
+  }
+
+  /**
+   * Appends the scheduling of a new message to a MULTI of its partition: refused when the id
+   * exists or the tenant has `cap` scheduled messages in the partition. Read the outcome with
+   * `scheduleOutcome`.
+   */
+  scheduleIn(tx: ChainableCommander, fields: StoredFields, cap: number, now: number): void {
+    const id = fields.id!;
+    (tx as unknown as ScriptCommands).scheduleMessage(this.keys.record(id), this.keys.tagOf(id), now, ...this.common, cap, JSON.stringify(fields));
+  }
+
+  static scheduleOutcome(reply: unknown): 'ok' | 'exists' | 'quota' {
+    return (reply as Reply)[0] as 'ok' | 'exists' | 'quota';
   }
 
   /** One message of a tenant, in any state; another tenant's message is not found. */
@@ -144,37 +123,40 @@ export class MessageStore {
     return fields && fields.tenant === tenant ? toRecord(fields) : null;
   }
 
+  /** The stored fields of any tenant's message. */
   async fields(id: string): Promise<StoredFields | null> {
-    const flat = await this.redis.hgetall(this.keys.record(id));
-    return flat.id ? flat : null;
+    const json = await this.redis.get(this.keys.record(id));
+    return json ? parseStored(json) : null;
   }
 
-  update(tenant: string, id: string, patch: MessagePatch, now: number): Promise<Transition> {
-    const values: Record<string, string | null> = {};
-    for (const [field, value] of Object.entries(serialize(patch))) values[field] = value;
+  /** A tenant's scheduled messages, over every partition. */
+  async scheduledCount(tenant: string): Promise<number> {
+    const sizes = await Promise.all(this.keys.allTags().map((tag) => this.redis.zcard(this.keys.index(tag, tenant, 'scheduled'))));
+    return sizes.reduce((sum, n) => sum + n, 0);
+  }
+
+  /** `ifVersion`: the version the client last saw; another one refuses the change. */
+  update(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number): Promise<Transition> {
+    const values: Record<string, string | null> = storedValues(patch);
     for (const [field, value] of Object.entries(patch)) if (value === null) values[field] = null;
-    return this.transition('updateMessage', id, now, tenant, JSON.stringify(values));
+    return this.transition('updateMessage', id, now, tenant, JSON.stringify(values), ifVersion === undefined ? '' : String(ifVersion));
   }
 
-  async cancel(tenant: string, id: string, now: number): Promise<Transition> {
-    const result = await this.transition('cancelMessage', id, now, tenant, this.retentionMs);
-    if (result.ok) await this.releaseScheduled(tenant);
-    return result;
+  cancel(tenant: string, id: string, now: number): Promise<Transition> {
+    return this.transition('cancelMessage', id, now, tenant);
   }
 
-  async rescheduleFailed(tenant: string, id: string, now: number): Promise<Transition> {
-    const result = await this.transition('rescheduleFailedMessage', id, now, tenant);
-    if (result.ok) await this.redis.incr(this.keys.tenantScheduled(tenant)).catch(() => {});
-    return result;
+  /** failed → scheduled now, unless the tenant has `cap` scheduled messages in the partition. */
+  rescheduleFailed(tenant: string, id: string, now: number, cap: number): Promise<Transition> {
+    return this.transition('rescheduleFailedMessage', id, now, tenant, cap);
   }
 
   async claim(id: string, now: number): Promise<Claim> {
     const reply = (await this.call('claimMessage', id, now)) as Reply;
     switch (reply[0]) {
       case 'claimed': {
-        const fields = fieldsFromFlat(reply[1] as string[]);
-        if (reply[2] === 'scheduled') await this.releaseScheduled(fields.tenant!);
-        return { outcome: 'claimed', record: toRecord(fields), fields };
+        const fields = parseStored(reply[1] as string);
+        return { outcome: 'claimed', tenant: fields.tenant!, record: toRecord(fields), was: reply[2] as 'scheduled' | 'sending' };
       }
       case 'early':
         return { outcome: 'early', sendAt: Number(reply[1]) };
@@ -185,13 +167,13 @@ export class MessageStore {
     }
   }
 
-  async markDelivered(id: string, now: number, providerMessageId: string, latenessMs: number) {
+  markDelivered(id: string, now: number, providerMessageId: string, latenessMs: number) {
     const bucket = LATENESS_BUCKETS_MS.find((le) => latenessMs <= le);
-    return this.workerTransition('deliverMessage', id, now, providerMessageId, bucket ? `le:${bucket}` : 'le:inf', Math.max(0, Math.round(latenessMs)), this.retentionMs);
+    return this.workerTransition('deliverMessage', id, now, providerMessageId, bucket ? `le:${bucket}` : 'le:inf', Math.max(0, Math.round(latenessMs)));
   }
 
   markFailed(id: string, now: number, lastError: string) {
-    return this.workerTransition('failMessage', id, now, lastError, this.retentionMs);
+    return this.workerTransition('failMessage', id, now, lastError);
   }
 
   markRetrying(id: string, now: number, lastError: string, nextAttemptAt: number) {
@@ -226,131 +208,29 @@ export class MessageStore {
     return mergePages(replies, dir, options.limit);
   }
 
-  /** Takes a scheduled-message slot of a tenant; false when `cap` are taken. */
-  async reserveScheduled(tenant: string, cap: number): Promise<boolean> {
-    return (await this.redis.reserveScheduledSlot(this.keys.tenantScheduled(tenant), cap)) !== -1;
-  }
-
-  /**
-   * Gives slots back. The transition it follows has happened already, so a failure here is not
-   * the caller's: it is swallowed, and the counter stays high until the reconciler corrects it.
-   */
-  async releaseScheduled(tenant: string, count = 1): Promise<void> {
-    await this.redis.releaseScheduledSlot(this.keys.tenantScheduled(tenant), count).catch(() => {});
-  }
-
-  async scheduledCount(tenant: string): Promise<number> {
-    return Number((await this.redis.get(this.keys.tenantScheduled(tenant))) ?? 0);
-  }
-
-  /** Tenants that have a scheduled-message counter (SCAN runs per server: on a Cluster, every master). */
-  async countedTenants(): Promise<string[]> {
-    const tenants: string[] = [];
-    const pattern = this.keys.tenantScheduledPattern();
-    const [head, tail] = pattern.split('*') as [string, string];
-    for (const node of dataNodes(this.redis)) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-        cursor = next;
-        for (const key of keys) tenants.push(key.slice(head.length, key.length - tail.length));
-      } while (cursor !== '0');
-    }
-    return tenants;
-  }
-
-  /**
-   * Counter minus the tenant's scheduled messages (summed over the partitions), or null when the
-   * counter moved while they were counted.
-   */
-  async scheduledDrift(tenant: string): Promise<number | null> {
-    const before = await this.scheduledCount(tenant);
-    const sizes = await Promise.all(this.keys.allTags().map((tag) => this.redis.zcard(this.keys.index(tag, tenant, 'scheduled'))));
-    const after = await this.scheduledCount(tenant);
-    if (before !== after) return null;
-    return after - sizes.reduce((sum, n) => sum + n, 0);
-  }
-
-  /** Moves the counter by `-drift`, relative, so operations running meanwhile are kept. */
-  async correctScheduled(tenant: string, drift: number): Promise<void> {
-    await this.redis.decrby(this.keys.tenantScheduled(tenant), drift);
-  }
-
-  /** Scheduled messages (every tenant) whose `sendAt` is at or before `until`, oldest first. */
-  dueIds(tag: string, until: number, count: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.keys.due(tag), '-inf', until, 'LIMIT', 0, count);
-  }
-
-  /** Messages claimed for sending at or before `until`. */
-  sendingIds(tag: string, until: number, count: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.keys.sending(tag), '-inf', until, 'LIMIT', 0, count);
-  }
-
-  /**
-   * Deletes up to `limit` final records of a partition whose retention ended at or before `now`,
-   * with their index entries. Returns how many were deleted and how many expiry entries were due.
-   */
-  async expire(tag: string, now: number, limit: number): Promise<{ expired: number; examined: number }> {
-    const [expired, examined] = (await this.redis.expireMessages(this.keys.expiring(tag), tag, now, limit)) as [number, number];
-    return { expired, examined };
-  }
-
-  /** Scheduled, delivered, failed, canceled and retried counts by channel, over every partition. */
-  async outcomeCounts(): Promise<OutcomeCounts> {
-    const totals: OutcomeCounts = new Map();
-    for (const hash of await Promise.all(this.keys.allTags().map((tag) => this.redis.hgetall(this.keys.stats(tag))))) {
-      for (const [field, value] of Object.entries(hash)) totals.set(field, (totals.get(field) ?? 0) + Number(value));
-    }
-    return totals;
-  }
-
-  /** The delivery-lateness histogram over every partition. */
-  async latenessHistogram(): Promise<LatenessHistogram> {
-    const histogram: LatenessHistogram = { buckets: new Map(), count: 0, sumMs: 0 };
-    for (const le of [...LATENESS_BUCKETS_MS, Infinity]) histogram.buckets.set(le, 0);
-    for (const hash of await Promise.all(this.keys.allTags().map((tag) => this.redis.hgetall(this.keys.lateness(tag))))) {
-      for (const [field, value] of Object.entries(hash)) {
-        if (field === 'count') histogram.count += Number(value);
-        else if (field === 'sum') histogram.sumMs += Number(value);
-        else {
-          const le = field === 'le:inf' ? Infinity : Number(field.slice(3));
-          histogram.buckets.set(le, (histogram.buckets.get(le) ?? 0) + Number(value));
-        }
-      }
-    }
-    return histogram;
-  }
-
-  private async transition(name: ScriptName, id: string, now: number, ...args: (string | number)[]): Promise<Transition> {
+  private async transition(name: TransitionName, id: string, now: number, ...args: (string | number)[]): Promise<Transition> {
     const reply = (await this.call(name, id, now, ...args)) as Reply;
-    if (reply[0] === 'ok') return { ok: true, record: toRecord(fieldsFromFlat(reply[1] as string[])) };
-    return { ok: false, reason: reply[0] as Refusal, status: reply[1] as string | undefined };
+    if (reply[0] === 'ok') return { ok: true, record: toRecord(parseStored(reply[1] as string)) };
+    return { ok: false, reason: reply[0] as Refusal, detail: reply[1] as string | undefined };
   }
 
-  /** A worker's transition: null when the message had already left `sending`. */
-  private async workerTransition(name: ScriptName, id: string, now: number, ...args: (string | number)[]) {
+  /** A worker's transition: the record and its tenant, or null when the message had already left `sending`. */
+  private async workerTransition(name: TransitionName, id: string, now: number, ...args: (string | number)[]) {
     const reply = (await this.call(name, id, now, ...args)) as Reply;
-    return reply[0] === 'ok' ? toRecord(fieldsFromFlat(reply[1] as string[])) : null;
+    if (reply[0] !== 'ok') return null;
+    const fields = parseStored(reply[1] as string);
+    return { tenant: fields.tenant!, record: toRecord(fields) };
   }
 
-  private call(name: ScriptName, id: string, now: number, ...args: (string | number)[]) {
-    return this.redis[name](this.keys.record(id), this.keys.tagOf(id), now, this.maxLen, ...args);
+  private call(name: TransitionName, id: string, now: number, ...args: (string | number)[]) {
+    return this.redis[name](this.keys.record(id), this.keys.tagOf(id), now, ...this.common, ...args);
   }
-}
-
-function serialize(input: MessagePatch): StoredFields {
-  const fields: StoredFields = {};
-  for (const [field, value] of Object.entries(input)) {
-    if (value === undefined || value === null) continue;
-    fields[field] = typeof value === 'object' ? JSON.stringify(value) : String(value);
-  }
-  return fields;
 }
 
 interface Entry {
   id: string;
   score: number;
-  fields: StoredFields;
+  json: string;
 }
 
 /**
@@ -368,8 +248,8 @@ function mergePages(replies: unknown[][], dir: 'asc' | 'desc', limit: number): P
       const b = { score: Number(reply[1]), id: String(reply[2]) };
       if (!bound || compare(b, bound) < 0) bound = b;
     }
-    for (const item of reply.slice(3) as [string, string, string[]][]) {
-      entries.push({ id: item[0], score: Number(item[1]), fields: fieldsFromFlat(item[2]) });
+    for (const item of reply.slice(3) as [string, string, string][]) {
+      entries.push({ id: item[0], score: Number(item[1]), json: item[2] });
     }
   }
   const candidates = entries
@@ -379,7 +259,7 @@ function mergePages(replies: unknown[][], dir: 'asc' | 'desc', limit: number): P
   let next: Boundary | null = bound;
   if (candidates.length > limit) next = page[page.length - 1]!;
   return {
-    messages: page.map((e) => toRecord(e.fields)),
+    messages: page.map((e) => toRecord(parseStored(e.json))),
     nextCursor: next ? encodeCursor({ score: next.score, id: next.id }) : null,
   };
 }

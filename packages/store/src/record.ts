@@ -1,17 +1,19 @@
 import type { Channel, MessageRecord, MessageStatus } from '@punctual/shared';
 
-/** Fields of a message as stored in its Redis hash: strings, times as epoch ms. */
+/**
+ * A message as stored: one JSON object of string values, times as epoch ms, `template` and
+ * `metadata` as JSON text (Lua's cjson would turn an empty array into an object and round
+ * numbers past 14 digits).
+ */
 export type StoredFields = Record<string, string>;
 
 const TIME_FIELDS = ['createdAt', 'updatedAt', 'deliveredAt', 'failedAt', 'canceledAt', 'nextAttemptAt'] as const;
 
-export function fieldsFromFlat(flat: string[]): StoredFields {
-  const fields: StoredFields = {};
-  for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-  return fields;
+export function parseStored(json: string): StoredFields {
+  return JSON.parse(json) as StoredFields;
 }
 
-/** The public record (contract section 3) of a stored hash. */
+/** The public record (the contract's message record) of a stored one. */
 export function toRecord(f: StoredFields): MessageRecord {
   const record: MessageRecord = {
     id: f.id!,
@@ -34,4 +36,29 @@ export function toRecord(f: StoredFields): MessageRecord {
   if (f.metadata !== undefined) record.metadata = JSON.parse(f.metadata);
   if (f.callbackUrl !== undefined) record.callbackUrl = f.callbackUrl;
   return record;
+}
+
+/** Stored values of input fields: objects as JSON text, everything else as a string; unset ones left out. */
+export function storedValues(input: Record<string, unknown>): StoredFields {
+  const fields: StoredFields = {};
+  for (const [field, value] of Object.entries(input)) {
+    if (value === undefined || value === null) continue;
+    fields[field] = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  }
+  return fields;
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Whether every string of a value (keys included, at any depth) is well-formed UTF-16: Redis's Lua
+ * cannot decode JSON that escapes a lone surrogate, so such a value must never reach a script.
+ */
+export function isWellFormedText(value: unknown): boolean {
+  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) return value.every(isWellFormedText);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).every(([key, v]) => !LONE_SURROGATE.test(key) && isWellFormedText(v));
+  }
+  return true;
 }

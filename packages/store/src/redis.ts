@@ -1,6 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ClusterNodeAddress } from '@punctual/shared';
-import type { RedisClient } from './message-store.js';
 
 /**
  * The API fails fast (a request never waits for Redis: 1 s at most, no offline queue, so a write
@@ -8,6 +7,9 @@ import type { RedisClient } from './message-store.js';
  * requires `maxRetriesPerRequest: null` on them).
  */
 export type RedisRole = 'api' | 'worker';
+
+/** A connection to one Redis server or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
   api: {
@@ -101,5 +103,12 @@ export async function redisAnswers(url: string, timeoutMs = 500): Promise<boolea
     return false;
   } finally {
     probe.disconnect();
+  }
+}
+
+/** Lua scripts as commands of a connection (one key each: the key that routes the call on a Cluster). */
+export function defineScripts(redis: RedisClient, scripts: Record<string, string>): void {
+  for (const [name, lua] of Object.entries(scripts)) {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 1, lua });
   }
 }

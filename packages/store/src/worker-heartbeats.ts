@@ -1,5 +1,5 @@
 import type { Keyspace } from './keys.js';
-import type { RedisClient } from './message-store.js';
+import type { RedisClient } from './redis.js';
 
 /** How long a silent worker stays in the set before its entry is dropped. */
 const FORGET_AFTER_MS = 24 * 60 * 60 * 1000;

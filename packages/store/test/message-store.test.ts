@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Keyspace, MessageStore, decodeCursor, encodeCursor, type NewMessage } from '../src/index.js';
+import { Keyspace, MessageStore, Scheduler, decodeCursor, encodeCursor, type NewMessage } from '../src/index.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test-support/redis.js';
 
 const prefix = uniquePrefix('store');
 let redis: Redis;
+let scheduler: Scheduler;
 let store: MessageStore;
 
-beforeAll(() => {
+beforeAll(async () => {
   redis = new Redis(redisUrl());
-  store = new MessageStore(redis, { keyspace: new Keyspace({ prefix, partitions: 1 }), eventsMaxLen: 10_000 });
+  scheduler = await Scheduler.create(redis, { keyspace: new Keyspace({ prefix, partitions: 1 }), eventsMaxLen: 10_000 });
+  store = scheduler.store;
 });
 afterAll(async () => {
+  await scheduler.close();
   redis.disconnect();
   await deletePrefix(prefix);
 });
@@ -26,7 +29,9 @@ const message = (over: Partial<NewMessage> = {}): NewMessage => ({
 
 async function schedule(tenant: string, over: Partial<NewMessage> = {}) {
   const now = Date.now();
-  return store.schedule(tenant, store.newMessageId(now), message(over), now);
+  const result = await scheduler.schedule(tenant, message(over), now);
+  if (!result.ok) throw new Error(result.reason);
+  return result.record;
 }
 
 async function pageThrough(tenant: string, status: 'scheduled' | 'canceled', limit: number, extra = {}) {
@@ -104,9 +109,9 @@ describe('MessageStore', () => {
 
   it('refuses transitions from the wrong state or tenant', async () => {
     const m = await schedule('rules');
-    expect(await store.cancel('intruder', m.id, Date.now())).toEqual({ ok: false, reason: 'not_found', status: undefined });
+    expect(await store.cancel('intruder', m.id, Date.now())).toEqual({ ok: false, reason: 'not_found', detail: undefined });
     expect((await store.cancel('rules', m.id, Date.now())).ok).toBe(true);
-    expect(await store.cancel('rules', m.id, Date.now())).toMatchObject({ ok: false, reason: 'not_scheduled', status: 'canceled' });
+    expect(await store.cancel('rules', m.id, Date.now())).toMatchObject({ ok: false, reason: 'not_scheduled', detail: 'canceled' });
     expect(await store.update('rules', m.id, { message: 'x' }, Date.now())).toMatchObject({ ok: false, reason: 'not_scheduled' });
     expect(await store.claim(m.id, Date.now())).toEqual({ outcome: 'final', status: 'canceled' });
   });
@@ -117,7 +122,7 @@ describe('MessageStore', () => {
     const claimed = await store.claim(m.id, m.sendAt);
     expect(claimed).toMatchObject({ outcome: 'claimed', record: { status: 'sending', attempts: 1 } });
     const delivered = await store.markDelivered(m.id, m.sendAt + 5, 'SM123', 5);
-    expect(delivered).toMatchObject({ status: 'delivered', providerMessageId: 'SM123', attempts: 1 });
+    expect(delivered).toMatchObject({ tenant: 'claims', record: { status: 'delivered', providerMessageId: 'SM123', attempts: 1 } });
     expect(await store.markFailed(m.id, Date.now(), 'late')).toBeNull();
     expect(await store.claim(m.id, Date.now())).toEqual({ outcome: 'final', status: 'delivered' });
     expect((await store.list('claims', 'scheduled', { limit: 10 })).messages).toEqual([]);
@@ -127,7 +132,7 @@ describe('MessageStore', () => {
     const m = await schedule('release', { sendAt: Date.now() });
     await store.claim(m.id, Date.now());
     const released = await store.releaseClaim(m.id, Date.now(), '20429: Too Many Requests');
-    expect(released).toMatchObject({ status: 'sending', attempts: 0, lastError: '20429: Too Many Requests', version: 3 });
+    expect(released?.record).toMatchObject({ status: 'sending', attempts: 0, lastError: '20429: Too Many Requests', version: 3 });
     expect(await store.claim(m.id, Date.now())).toMatchObject({ outcome: 'claimed', record: { attempts: 1 } });
     await store.markDelivered(m.id, Date.now(), 'SM1', 0);
     expect(await store.releaseClaim(m.id, Date.now(), 'late')).toBeNull();

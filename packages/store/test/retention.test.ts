@@ -1,19 +1,24 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Keyspace, LATENESS_BUCKETS_MS, MessageStore, WorkerHeartbeats, type NewMessage } from '../src/index.js';
+import { FleetStats, Keyspace, LATENESS_BUCKETS_MS, Maintenance, MessageStore, Scheduler, WorkerHeartbeats, type NewMessage } from '../src/index.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test-support/redis.js';
 
 const prefix = uniquePrefix('store-retention');
 const keyspace = new Keyspace({ prefix, partitions: 3 });
 const RETENTION_MS = 60_000;
 let redis: Redis;
+let scheduler: Scheduler;
 let store: MessageStore;
+let maintenance: Maintenance;
 
-beforeAll(() => {
+beforeAll(async () => {
   redis = new Redis(redisUrl());
-  store = new MessageStore(redis, { keyspace, eventsMaxLen: 1000, retentionMs: RETENTION_MS });
+  scheduler = await Scheduler.create(redis, { keyspace, eventsMaxLen: 1000, retentionMs: RETENTION_MS });
+  store = scheduler.store;
+  maintenance = new Maintenance(redis, keyspace, 1000, RETENTION_MS);
 });
 afterAll(async () => {
+  await scheduler.close();
   redis.disconnect();
   await deletePrefix(prefix);
 });
@@ -26,9 +31,11 @@ const message = (over: Partial<NewMessage> = {}): NewMessage => ({
   ...over,
 });
 
-async function schedule(tenant: string, over: Partial<NewMessage> = {}) {
+async function schedule(tenant: string, over: Partial<NewMessage> = {}, on = scheduler) {
   const now = Date.now();
-  return store.schedule(tenant, store.newMessageId(now), message(over), now);
+  const result = await on.schedule(tenant, message(over), now);
+  if (!result.ok) throw new Error(result.reason);
+  return result.record;
 }
 
 async function finish(tenant: string, outcome: 'delivered' | 'failed' | 'canceled', now: number) {
@@ -44,7 +51,7 @@ async function finish(tenant: string, outcome: 'delivered' | 'failed' | 'cancele
 
 const sweep = async (now: number) => {
   let expired = 0;
-  for (const tag of keyspace.allTags()) expired += (await store.expire(tag, now, 2)).expired;
+  for (const tag of keyspace.allTags()) expired += (await maintenance.expire(tag, now, 2)).expired;
   return expired;
 };
 const listed = async (tenant: string, status: 'delivered' | 'failed' | 'canceled', filter = {}) =>
@@ -84,25 +91,27 @@ it('a failed message retried leaves the expiry set and is not deleted', async ()
   const now = Date.now();
   const id = await finish('retry', 'failed', now);
   expect(await redis.zscore(keyspace.expiring(keyspace.tagOf(id)), id)).toBe(String(now + RETENTION_MS));
-  expect((await store.rescheduleFailed('retry', id, now + 1)).ok).toBe(true);
+  expect((await store.rescheduleFailed('retry', id, now + 1, 100)).ok).toBe(true);
   expect(await redis.zscore(keyspace.expiring(keyspace.tagOf(id)), id)).toBeNull();
   await sweep(now + 10 * RETENTION_MS);
   expect(await store.get('retry', id)).toMatchObject({ status: 'scheduled' });
 });
 
 it('reads fleet-wide counts and the lateness histogram summed over partitions', async () => {
-  const fresh = new MessageStore(redis, { keyspace: new Keyspace({ prefix: `${prefix}-stats`, partitions: 4 }), eventsMaxLen: 1000 });
+  const statsKeys = new Keyspace({ prefix: `${prefix}-stats`, partitions: 4 });
+  const fresh = await Scheduler.create(redis, { keyspace: statsKeys, eventsMaxLen: 1000 });
+  const stats = new FleetStats(redis, statsKeys);
   const now = Date.now();
   const latenesses = [0, 3, 7, 120, 999_999];
   for (const lateness of latenesses) {
-    const id = fresh.newMessageId(now);
-    await fresh.schedule('s', id, message({ channel: 'sms' }), now);
+    const { id } = await schedule('s', { channel: 'sms' }, fresh);
     await fresh.claim(id, now);
-    await fresh.markDelivered(id, now, 'SM', lateness);
+    await fresh.deliver(id, now, 'SM', lateness);
   }
-  const counts = await fresh.outcomeCounts();
+  await fresh.close();
+  const counts = await stats.outcomeCounts();
   expect(Object.fromEntries(counts)).toEqual({ 'scheduled:sms': 5, 'delivered:sms': 5 });
-  const histogram = await fresh.latenessHistogram();
+  const histogram = await stats.latenessHistogram();
   expect(histogram.count).toBe(5);
   expect(histogram.sumMs).toBe(latenesses.reduce((a, b) => a + b));
   expect([...histogram.buckets.keys()]).toEqual([...LATENESS_BUCKETS_MS, Infinity]);

@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '@punctual/shared';
-import { ApiKeyStore, Keyspace, configuredRedisTarget, connectRedis, createRedisConnection, discoverRedis } from '@punctual/store';
+import { ApiKeyStore, Keyspace, configuredRedisTarget, connectRedis, createRedisConnection, resolveRedis } from '@punctual/store';
 import { loadConfig } from '../config.js';
 
 const USAGE = `Usage: pnpm keys <command>
@@ -48,9 +48,8 @@ export async function runKeysCommand(store: ApiKeyStore, args: string[], io: Cli
 async function main(): Promise<number> {
   const config = loadConfig();
   // Same Redis as the API: REDIS_URL or REDIS_CLUSTER_NODES, else the embedded default (its AOF keeps what we write).
-  const configured = configuredRedisTarget(config);
-  const embedded = configured ? undefined : await discoverRedis('.data/redis');
-  const redis = createRedisConnection(configured ?? { url: embedded!.url }, 'api');
+  const { target, embedded } = await resolveRedis(configuredRedisTarget(config));
+  const redis = createRedisConnection(target, 'api');
   redis.on('error', () => {});
   try {
     await connectRedis(redis);

@@ -1,12 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
-import { MessageNotFailed, MessageNotFound } from '../errors.js';
+import { MessageNotFailed, MessageNotFound, ScheduledLimitReached } from '../errors.js';
 import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
 
+export interface HistoryRoutesOptions {
+  /** MAX_SCHEDULED_PER_TENANT: a retried message is scheduled again, within the cap. */
+  maxScheduledPerTenant: number;
+}
+
 /** Delivered, failed and canceled lists (newest first), any message by id, retry of a failure. */
-const history: FastifyPluginAsyncTypebox = async (app) => {
+const history: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async (app, { maxScheduledPerTenant }) => {
   for (const status of ['delivered', 'failed', 'canceled'] as const) {
     app.get(
       `/${status}`,
@@ -18,10 +23,11 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/messages/:id',
     { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
-    async (request) => {
+    async (request, reply) => {
       const id = messageId(request.params.id);
       const record = await app.store.get(request.tenant, id);
       if (!record) throw new MessageNotFound(id);
+      reply.header('etag', `"${record.version}"`);
       return { success: true as const, data: record };
     },
   );
@@ -31,16 +37,12 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
     { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request, reply) => {
       const id = messageId(request.params.id);
-      const now = Date.now();
-      const result = await app.store.rescheduleFailed(request.tenant, id, now);
+      const result = await app.scheduler.retry(request.tenant, id, Date.now());
       if (!result.ok) {
         if (result.reason === 'not_found') throw new MessageNotFound(id);
-        throw new MessageNotFailed(id, result.status);
+        if (result.reason === 'quota') throw new ScheduledLimitReached(maxScheduledPerTenant);
+        throw new MessageNotFailed(id, result.detail);
       }
-      // Stored as scheduled and due: should this enqueue fail, the reconciler enqueues it.
-      await app.deliveries.enqueue(id, now).catch((err) =>
-        request.log.warn({ err }, 'retry job not enqueued; the reconciler will'),
-      );
       return reply.code(202).send({ success: true, data: result.record });
     },
   );

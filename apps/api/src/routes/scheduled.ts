@@ -10,24 +10,39 @@ import {
   MessagePage,
   NoQuery,
   UpdateMessageBody,
+  UpdateMessageHeaders,
 } from '@punctual/shared';
 import type { Transition } from '@punctual/store';
-import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached } from '../errors.js';
+import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached, VersionMismatch } from '../errors.js';
 import { bindLog } from '../logger.js';
-import { toNewMessage, toPatch } from '../message-input.js';
+import { contentRefusal, toNewMessage, toPatch } from '../message-input.js';
 import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
 
-/** The record of a transition the store accepted, or the error it refused it with. */
-export function accepted(id: string, result: Transition) {
+/** The record of a change the scheduler made, or the error it refused it with. */
+function accepted(id: string, result: Transition) {
   if (result.ok) return result.record;
-  if (result.reason === 'not_found') throw new MessageNotFound(id);
-  throw new MessageNotScheduled(id, result.status);
+  switch (result.reason) {
+    case 'not_found':
+      throw new MessageNotFound(id);
+    case 'version_mismatch':
+      throw new VersionMismatch(id, result.detail);
+    case 'invalid':
+      throw contentRefusal(result.detail);
+    default:
+      throw new MessageNotScheduled(id, result.detail);
+  }
+}
+
+/** `If-Match: 4` or `"4"` (an entity tag); `*` is any version. */
+function ifMatchVersion(header: string | undefined): number | undefined {
+  if (header === undefined || header === '*') return undefined;
+  return Number(header.replace(/"/g, ''));
 }
 
 export interface ScheduledRoutesOptions {
-  /** MAX_SCHEDULED_PER_TENANT: outstanding scheduled messages a tenant may have. */
+  /** MAX_SCHEDULED_PER_TENANT, named in the 429. */
   maxScheduledPerTenant: number;
 }
 
@@ -47,23 +62,12 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
     },
     async (request, reply) => {
       const now = Date.now();
-      const input = toNewMessage(request.body, now);
-      const id = app.store.newMessageId(now);
-      if (!(await app.store.reserveScheduled(request.tenant, maxScheduledPerTenant))) {
-        throw new ScheduledLimitReached(maxScheduledPerTenant);
-      }
-      bindLog(reply, { messageId: id });
-      try {
-        // Job first: if the record write then fails, the job finds no record and does nothing,
-        // so a 5xx really means nothing was stored.
-        await app.deliveries.enqueue(id, input.sendAt);
-        const record = await app.store.schedule(request.tenant, id, input, now);
-        request.log.info({ channel: record.channel }, 'message scheduled');
-        return reply.code(201).send({ success: true, id, data: record });
-      } catch (err) {
-        await app.store.releaseScheduled(request.tenant);
-        throw err;
-      }
+      const result = await app.scheduler.schedule(request.tenant, toNewMessage(request.body, now), now);
+      if (!result.ok) throw new ScheduledLimitReached(maxScheduledPerTenant);
+      const { record } = result;
+      bindLog(reply, { messageId: record.id });
+      request.log.info({ channel: record.channel }, 'message scheduled');
+      return reply.code(201).header('etag', `"${record.version}"`).send({ success: true, id: record.id, data: record });
     },
   );
 
@@ -76,10 +80,11 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
   app.get(
     '/scheduled/:id',
     { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
-    async (request) => {
+    async (request, reply) => {
       const id = messageId(request.params.id);
       const record = await app.store.get(request.tenant, id);
       if (!record) throw new MessageNotFound(id);
+      reply.header('etag', `"${record.version}"`);
       return { success: true as const, data: record };
     },
   );
@@ -90,27 +95,20 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
       schema: {
         tags: ['scheduled'],
         summary: 'Change a scheduled message; a new sendAt moves its delivery',
+        headers: UpdateMessageHeaders,
         params: MessageIdParams,
         querystring: NoQuery,
         body: UpdateMessageBody,
-        response: { 200: MessageEnvelope, ...errorResponses(400, 404, 409, 413, 415, ...COMMON_ERRORS) },
+        response: { 200: MessageEnvelope, ...errorResponses(400, 404, 409, 412, 413, 415, ...COMMON_ERRORS) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const id = messageId(request.params.id);
       const now = Date.now();
-      const current = await app.store.get(request.tenant, id);
-      if (!current) throw new MessageNotFound(id);
-      if (current.status !== 'scheduled') throw new MessageNotScheduled(id, current.status);
-      const record = accepted(id, await app.store.update(request.tenant, id, toPatch(request.body, current, now), now));
-      if (record.sendAt !== current.sendAt) {
-        // The record is already changed: a job left at the old time re-delays itself when it
-        // fires, or the reconciler promotes it, so a failure here is not the client's to retry.
-        await app.deliveries.reschedule(id, record.sendAt, now).catch((err) =>
-          request.log.warn({ err }, 'delivery job not moved; the worker will correct it'),
-        );
-      }
+      const patch = toPatch(request.body, now);
+      const record = accepted(id, await app.scheduler.update(request.tenant, id, patch, now, ifMatchVersion(request.headers['if-match'])));
       request.log.info('message updated');
+      reply.header('etag', `"${record.version}"`);
       return { success: true as const, data: record };
     },
   );
@@ -120,8 +118,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
     { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request) => {
       const id = messageId(request.params.id);
-      accepted(id, await app.store.cancel(request.tenant, id, Date.now()));
-      await app.deliveries.discard(id);
+      accepted(id, await app.scheduler.cancel(request.tenant, id, Date.now()));
       request.log.info('message canceled');
       return { success: true as const, id };
     },

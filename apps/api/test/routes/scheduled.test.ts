@@ -138,6 +138,39 @@ describe('PUT /scheduled/:id', () => {
     expect(toSms.statusCode).toBe(400);
   });
 
+  it('honours If-Match: the current version changes it, another one is a 412 that changes nothing', async () => {
+    const record = await create();
+    const got = await app.inject({ url: `/scheduled/${record.id}` });
+    expect(got.headers.etag).toBe('"1"');
+    const put = (ifMatch: string, message: string) =>
+      app.inject({ method: 'PUT', url: `/scheduled/${record.id}`, headers: { 'if-match': ifMatch }, payload: { message } });
+    const changed = await put('"1"', 'first');
+    expect(changed.statusCode).toBe(200);
+    expect(changed.headers.etag).toBe('"2"');
+    const stale = await put('"1"', 'second');
+    expect(stale.statusCode).toBe(412);
+    expect(stale.json()).toMatchObject({ statusCode: 412, code: 'VERSION_MISMATCH', error: 'Precondition Failed' });
+    expect((await app.inject({ url: `/scheduled/${record.id}` })).json().data).toMatchObject({ message: 'first', version: 2 });
+    expect((await put('2', 'third')).statusCode).toBe(200);
+    expect((await put('*', 'fourth')).statusCode).toBe(200);
+    expect((await put('W/"abc"', 'fifth')).json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR' });
+  });
+
+  it('never lets concurrent PUTs build a record a single PUT would refuse (template on SMS)', async () => {
+    const template = { name: 'appt_reminder', language: 'en_US' };
+    const records = await Promise.all(Array.from({ length: 15 }, () => create({ channel: 'whatsapp' })));
+    await Promise.all(
+      records.flatMap((r) => [
+        app.inject({ method: 'PUT', url: `/scheduled/${r.id}`, payload: { channel: 'sms' } }),
+        app.inject({ method: 'PUT', url: `/scheduled/${r.id}`, payload: { template } }),
+      ]),
+    );
+    for (const r of records) {
+      const data = (await app.inject({ url: `/scheduled/${r.id}` })).json().data;
+      expect(data.template !== undefined && data.channel === 'sms', JSON.stringify(data)).toBe(false);
+    }
+  });
+
   it('answers 409 once the message is canceled, and changes nothing', async () => {
     const record = await create();
     expect((await app.inject({ method: 'DELETE', url: `/scheduled/${record.id}` })).json()).toEqual({ success: true, id: record.id });

@@ -20,12 +20,12 @@ afterAll(async () => {
   await Promise.all(prefixes.map((p) => deletePrefix(p)));
 });
 
-/** A message whose event frame is large, written through the API's own store. */
+/** A message whose event frame is large (past the API's body limit), written through the API's own scheduler. */
 async function scheduleLarge(app: FastifyInstance): Promise<string> {
   const now = Date.now();
-  const id = app.store.newMessageId(now);
-  await app.store.schedule('default', id, { ...newMessage(), channel: 'sms', message: 'x'.repeat(256 * 1024) }, now);
-  return id;
+  const result = await app.scheduler.schedule('default', { ...newMessage(), channel: 'sms', message: 'x'.repeat(256 * 1024) }, now);
+  if (!result.ok) throw new Error(result.reason);
+  return result.record.id;
 }
 
 it('drops a client that stops reading (1013) while a reading one keeps receiving', async () => {

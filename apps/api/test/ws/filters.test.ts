@@ -43,8 +43,8 @@ describe('filters', () => {
   it("never sends another tenant's events", async () => {
     const client = await FeedClient.inject(app, '/ws');
     const now = Date.now();
-    const foreign = app.store.newMessageId(now);
-    await app.store.schedule('other-tenant', foreign, { ...newMessage(), channel: 'sms' }, now);
+    const result = await app.scheduler.schedule('other-tenant', { ...newMessage(), channel: 'sms' }, now);
+    const foreign = result.ok ? result.record.id : '';
     const own = await schedule(app);
     await client.waitForEvent('messageScheduled', own);
     expect(client.eventsOf(foreign)).toEqual([]);

@@ -1,13 +1,12 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Channel, DeliveryJobData } from '@punctual/shared';
-import { toRecord, type MessageStore, type StoredFields } from '@punctual/store';
+import type { Channel, DeliveryJobData, MessageRecord } from '@punctual/shared';
+import type { Scheduler } from '@punctual/store';
 import type { ChannelRegistry } from '../channels/registry.js';
 import { ProviderError, type OutboundMessage } from '../channels/provider.js';
-import type { CallbackQueues } from '../callbacks/callback-queues.js';
 
 export interface DeliverDeps {
-  store: MessageStore;
+  scheduler: Scheduler;
   channels: ChannelRegistry;
   log: Logger;
   /** DELIVERY_ATTEMPTS: attempts before a transiently failing message is failed. */
@@ -16,7 +15,6 @@ export interface DeliverDeps {
   backoff: (attempts: number) => number;
   /** Pauses the message's delivery queue, on every worker of the fleet (BullMQ manual rate limit). */
   rateLimit: (id: string, ms: number) => Promise<void>;
-  callbacks: CallbackQueues;
   observe?: DeliveryObserver;
 }
 
@@ -32,9 +30,6 @@ export const RATE_LIMIT_PAUSE_MS = 1000;
 const MIN_RATE_LIMIT_PAUSE_MS = 100;
 const MAX_RATE_LIMIT_PAUSE_MS = 30_000;
 
-/** The API enqueues the job just before it writes the record: give the record time to land. */
-const RECORD_GRACE_MS = 5000;
-
 /**
  * Processes one delivery job. The record decides: a job that fires early (its message was moved
  * later) re-delays itself, one whose message is no longer scheduled or sending does nothing, and
@@ -43,23 +38,24 @@ const RECORD_GRACE_MS = 5000;
 export async function deliverMessage(job: Job<DeliveryJobData>, token: string | undefined, deps: DeliverDeps) {
   const { id } = job.data;
   const now = Date.now();
-  const claim = await deps.store.claim(id, now);
+  const claim = await deps.scheduler.claim(id, now);
   if (claim.outcome === 'missing') {
-    if (now - job.timestamp < RECORD_GRACE_MS) return redelay(job, token, now + 50);
+    // record and job are written in one MULTI: this job outlived its record (retention)
     deps.log.warn({ messageId: id }, 'delivery job without a message record: dropped');
     return;
   }
-  if (claim.outcome === 'final') return queueMissedCallback(id, claim.status, deps);
+  // a job re-run after its worker died, maybe before it queued the callback
+  if (claim.outcome === 'final') return deps.scheduler.notifyFinal(id);
   if (claim.outcome === 'early') return redelay(job, token, claim.sendAt);
 
-  const { record, fields } = claim;
-  const log = deps.log.child({ messageId: id, tenant: fields.tenant, channel: record.channel, attempt: record.attempts });
+  const { record, tenant } = claim;
+  const log = deps.log.child({ messageId: id, tenant, channel: record.channel, attempt: record.attempts });
   const provider = deps.channels.get(record.channel);
   const startedAt = Date.now();
   let providerMessageId: string;
   try {
     if (!provider) throw new ProviderError(`NO_PROVIDER: no provider for channel ${record.channel}`, { transient: false });
-    ({ providerMessageId } = await provider.send(outbound(fields)));
+    ({ providerMessageId } = await provider.send(outbound(record)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
     return handleRefusal(failure, job, token, record.attempts, record.channel, deps, log);
@@ -67,11 +63,10 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   // A Redis error from here fails the job; the reconciler enqueues the `sending` message again
   // after its grace period and the message is sent again (at least once to the provider).
   // a message scheduled in the past is due from the moment it was created
-  const lateness = startedAt - Math.max(record.sendAt, Number(fields.createdAt));
-  const delivered = await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);
+  const lateness = startedAt - Math.max(record.sendAt, Date.parse(record.createdAt));
+  await deps.scheduler.deliver(id, Date.now(), providerMessageId, lateness);
   log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
   deps.observe?.attempt(record.channel, 'delivered');
-  if (delivered) await deps.callbacks.notify('messageDelivered', delivered);
 }
 
 /**
@@ -82,35 +77,22 @@ async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, 
   const { id } = job.data;
   if (failure.rateLimited) {
     const pauseMs = Math.min(MAX_RATE_LIMIT_PAUSE_MS, Math.max(MIN_RATE_LIMIT_PAUSE_MS, failure.retryAfterMs ?? RATE_LIMIT_PAUSE_MS));
-    await deps.store.releaseClaim(id, Date.now(), failure.message);
+    await deps.scheduler.release(id, Date.now(), failure.message);
     await deps.rateLimit(id, pauseMs);
     log.warn({ error: redactNumbers(failure.message), pauseMs }, 'provider rate limit: queue paused, attempt not counted');
     throw Worker.RateLimitError();
   }
   if (!failure.transient || attempts >= deps.maxAttempts) {
-    const failed = await deps.store.markFailed(id, Date.now(), failure.message);
+    await deps.scheduler.fail(id, Date.now(), failure.message);
     log.warn({ error: redactNumbers(failure.message) }, 'delivery failed');
     deps.observe?.attempt(channel, 'failed');
-    if (failed) await deps.callbacks.notify('messageFailed', failed);
     return;
   }
   const nextAt = Date.now() + Math.max(deps.backoff(attempts), failure.retryAfterMs ?? 0);
-  await deps.store.markRetrying(id, Date.now(), failure.message, nextAt);
+  await deps.scheduler.retryLater(id, Date.now(), failure.message, nextAt);
   log.info({ error: redactNumbers(failure.message), nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
   deps.observe?.attempt(channel, 'retried');
   return redelay(job, token, nextAt);
-}
-
-/**
- * A job that runs after its message reached delivered or failed belonged to a worker that died
- * before finishing it, maybe before queueing the callback: queue it (again). The callback job id
- * makes this a no-op when it was queued already.
- */
-async function queueMissedCallback(id: string, status: string, deps: DeliverDeps): Promise<void> {
-  if (status !== 'delivered' && status !== 'failed') return;
-  const fields = await deps.store.fields(id);
-  if (fields?.callbackUrl === undefined || fields.status !== status) return;
-  await deps.callbacks.notify(status === 'delivered' ? 'messageDelivered' : 'messageFailed', toRecord(fields));
 }
 
 async function redelay(job: Job, token: string | undefined, timestamp: number): Promise<never> {
@@ -118,14 +100,10 @@ async function redelay(job: Job, token: string | undefined, timestamp: number): 
   throw new DelayedError();
 }
 
-function outbound(fields: StoredFields): OutboundMessage {
-  const message: OutboundMessage = {
-    id: fields.id!,
-    channel: fields.channel as OutboundMessage['channel'],
-    recipient: fields.recipient!,
-  };
-  if (fields.message !== undefined) message.message = fields.message;
-  if (fields.template !== undefined) message.template = JSON.parse(fields.template);
+function outbound(record: MessageRecord): OutboundMessage {
+  const message: OutboundMessage = { id: record.id, channel: record.channel, recipient: record.recipient };
+  if (record.message !== undefined) message.message = record.message;
+  if (record.template !== undefined) message.template = record.template;
   return message;
 }
 

@@ -1,8 +1,11 @@
 import fp from 'fastify-plugin';
-import { DeliveryQueues, Keyspace, MessageStore } from '@punctual/store';
+import { DeliveryQueues, Keyspace, MessageStore, Scheduler } from '@punctual/store';
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Every change of a message goes through it. */
+    scheduler: Scheduler;
+    /** The records, for reads (one message, list pages). */
     store: MessageStore;
     deliveries: DeliveryQueues;
   }
@@ -13,16 +16,22 @@ export interface MessagesPluginOptions {
   partitions: number;
   eventsMaxLen: number;
   retentionMs: number;
+  maxScheduledPerTenant: number;
 }
 
-/** The message store and the delivery queues, on the API's Redis connection. */
+/** The scheduler (records, delivery and callback queues, quota) on the API's Redis connection. */
 export default fp(
   async (app, opts: MessagesPluginOptions) => {
-    const keyspace = new Keyspace({ prefix: opts.queuePrefix, partitions: opts.partitions });
-    app.decorate('store', new MessageStore(app.redis, { keyspace, eventsMaxLen: opts.eventsMaxLen, retentionMs: opts.retentionMs }));
-    const deliveries = new DeliveryQueues(keyspace, app.redis);
-    app.decorate('deliveries', deliveries);
-    app.addHook('onClose', () => deliveries.close());
+    const scheduler = await Scheduler.create(app.redis, {
+      keyspace: new Keyspace({ prefix: opts.queuePrefix, partitions: opts.partitions }),
+      eventsMaxLen: opts.eventsMaxLen,
+      retentionMs: opts.retentionMs,
+      maxScheduledPerTenant: opts.maxScheduledPerTenant,
+    });
+    app.decorate('scheduler', scheduler);
+    app.decorate('store', scheduler.store);
+    app.decorate('deliveries', scheduler.deliveries);
+    app.addHook('onClose', () => scheduler.close());
   },
   { name: 'messages', dependencies: ['redis'] },
 );

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { WorkerHeartbeats } from '@punctual/store';
+import { FleetStats, WorkerHeartbeats } from '@punctual/store';
 import { registerFleetMetrics } from '../../fleet-metrics.js';
 
 export interface ApiMetrics {
@@ -29,7 +29,7 @@ export default fp(
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     registerFleetMetrics(registry, {
-      store: app.store,
+      stats: new FleetStats(app.redis, app.store.keys),
       deliveries: app.deliveries,
       heartbeats: new WorkerHeartbeats(app.redis, app.store.keys),
       workerWindowMs,

@@ -4,7 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { ClusterNodeAddress } from '@punctual/shared';
-import { freePort } from './embedded-redis.js';
+import { freePort, type SpawnedRedis } from './embedded-redis.js';
+
+/**
+ * Test and benchmark helpers, not part of the product: `@punctual/store/testing`.
+ */
+
+/** Kills a spawned redis-server with SIGKILL, as a crash would, and waits until it is gone. */
+export async function crashRedis(server: SpawnedRedis): Promise<void> {
+  const child = server.process;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
 
 /** A Redis Cluster of `redis-server` processes this process spawned (tests, `pnpm bench --cluster`). */
 export interface LocalRedisCluster {

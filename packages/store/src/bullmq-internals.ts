@@ -1,0 +1,34 @@
+import type { QueueBase } from 'bullmq';
+import type { RedisClient } from './redis.js';
+
+/**
+ * The one place that reads BullMQ's private key layout (checked against bullmq 5.x): the due
+ * alarm and the reconciler ask here rather than knowing it themselves.
+ */
+
+/** BullMQ scores a delayed job as its due time · 4096 + a counter. */
+const DELAYED_SCORE_FACTOR = 0x1000;
+
+/** The queue's next delayed job and when it is due, or null when none is delayed. */
+export async function nextDelayedJob(redis: RedisClient, queue: QueueBase): Promise<{ id: string; dueAt: number } | null> {
+  const head = await redis.zrange(queue.keys.delayed!, 0, 0, 'WITHSCORES');
+  if (head.length < 2) return null;
+  return { id: head[0]!, dueAt: Math.floor(Number(head[1]) / DELAYED_SCORE_FACTOR) };
+}
+
+/** Wakes the queue's idle workers (blocked on its marker) to promote what is due. */
+export async function wakeWorkers(redis: RedisClient, queue: QueueBase): Promise<void> {
+  await redis.zadd(queue.keys.marker!, 0, '0');
+}
+
+/** For each job id: whether the job exists, and whether it is waiting in the delayed set. */
+export async function jobStates(redis: RedisClient, queue: QueueBase, ids: string[]): Promise<{ exists: boolean; delayed: boolean }[]> {
+  if (ids.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const id of ids) {
+    pipeline.exists(queue.toKey(id));
+    pipeline.zscore(queue.keys.delayed!, id);
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  return ids.map((_, i) => ({ exists: replies[2 * i]?.[1] === 1, delayed: replies[2 * i + 1]?.[1] != null }));
+}

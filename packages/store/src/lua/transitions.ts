@@ -1,0 +1,158 @@
+import { transition } from './prelude.js';
+
+/**
+ * The transitions of a message, one script each. Replies: `{ outcome, ... }`, where a changed
+ * record travels as its stored JSON.
+ */
+
+/**
+ * A new scheduled message, unless its id exists or its tenant already has `cap` scheduled
+ * messages in this partition. ARGV[5]: cap, ARGV[6]: the record's JSON.
+ */
+export const scheduleMessage = transition(`
+if rcall('EXISTS', KEYS[1]) == 1 then return {'exists'} end
+local rec = cjson.decode(ARGV[6])
+if rcall('ZCARD', base .. ':t:' .. rec.tenant .. ':scheduled') >= tonumber(ARGV[5]) then return {'quota'} end
+rcall('SET', KEYS[1], ARGV[6])
+index(rec)
+count('scheduled', rec.channel)
+rcall('XADD', base .. ':feed:events', 'MAXLEN', '~', maxlen, '*',
+  'event', 'messageScheduled', 'tenant', rec.tenant, 'mid', rec.id, 'data', ARGV[6])
+return {'ok'}
+`);
+
+/**
+ * Changes a scheduled message. ARGV[5]: tenant, ARGV[6]: patch (JSON object of string values;
+ * null removes a field), ARGV[7]: the version the client last saw ('' = any). The merged record
+ * must still be one a single request could create: message or template (not both), templates on
+ * WhatsApp only. Reply: ok, record, the sendAt before.
+ */
+export const updateMessage = transition(`
+local rec = load(KEYS[1])
+local patch = cjson.decode(ARGV[6])
+if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
+if ARGV[7] ~= '' and rec.version ~= ARGV[7] then return {'version_mismatch', rec.version} end
+if rec.status ~= 'scheduled' then return {'not_scheduled', rec.status} end
+local merged = {}
+for field, value in pairs(rec) do merged[field] = value end
+for field, value in pairs(patch) do
+  if value == cjson.null then merged[field] = nil else merged[field] = value end
+end
+if (merged.message == nil) == (merged.template == nil) then return {'invalid', 'content'} end
+if merged.template ~= nil and merged.channel ~= 'whatsapp' then return {'invalid', 'template_channel'} end
+unindex(rec)
+touch(merged)
+index(merged)
+return {'ok', save(KEYS[1], merged, 'messageUpdated'), rec.sendAt}
+`);
+
+/** scheduled → canceled. ARGV[5]: tenant. */
+export const cancelMessage = transition(`
+local rec = load(KEYS[1])
+if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
+if rec.status ~= 'scheduled' then return {'not_scheduled', rec.status} end
+rec.canceledAt = now
+touch(rec)
+move(rec, 'canceled')
+count('canceled', rec.channel)
+return {'ok', save(KEYS[1], rec, 'messageDeleted')}
+`);
+
+/**
+ * scheduled (and due) → sending, or another attempt of a message already sending (a retry, or a
+ * job re-run after its worker died). Reply: claimed, record, the status it was claimed from.
+ */
+export const claimMessage = transition(`
+local rec = load(KEYS[1])
+if not rec then return {'missing'} end
+local was = rec.status
+if was == 'scheduled' then
+  if tonumber(rec.sendAt) > tonumber(now) then return {'early', rec.sendAt} end
+elseif was ~= 'sending' then
+  return {'final', was}
+end
+rec.attempts = tostring(tonumber(rec.attempts) + 1)
+rec.nextAttemptAt = nil
+touch(rec)
+move(rec, 'sending')
+return {'claimed', save(KEYS[1], rec, 'messageSending'), was}
+`);
+
+/** sending → delivered. ARGV[5]: providerMessageId, ARGV[6]: lateness bucket, ARGV[7]: lateness ms. */
+export const deliverMessage = transition(`
+local rec = load(KEYS[1])
+if not rec then return {'missing'} end
+if rec.status ~= 'sending' then return {'final', rec.status} end
+rec.deliveredAt = now
+rec.providerMessageId = ARGV[5]
+touch(rec)
+move(rec, 'delivered')
+count('delivered', rec.channel)
+rcall('HINCRBY', base .. ':lateness', ARGV[6], 1)
+rcall('HINCRBY', base .. ':lateness', 'count', 1)
+rcall('HINCRBY', base .. ':lateness', 'sum', ARGV[7])
+return {'ok', save(KEYS[1], rec, 'messageDelivered')}
+`);
+
+/** sending → failed. ARGV[5]: lastError. */
+export const failMessage = transition(`
+local rec = load(KEYS[1])
+if not rec then return {'missing'} end
+if rec.status ~= 'sending' then return {'final', rec.status} end
+rec.failedAt = now
+rec.lastError = ARGV[5]
+rec.nextAttemptAt = nil
+touch(rec)
+move(rec, 'failed')
+count('failed', rec.channel)
+return {'ok', save(KEYS[1], rec, 'messageFailed')}
+`);
+
+/** A transient failure: stays sending until the next attempt. ARGV[5]: lastError, ARGV[6]: nextAttemptAt. */
+export const retryMessage = transition(`
+local rec = load(KEYS[1])
+if not rec then return {'missing'} end
+if rec.status ~= 'sending' then return {'final', rec.status} end
+rec.lastError = ARGV[5]
+rec.nextAttemptAt = ARGV[6]
+touch(rec)
+count('retried', rec.channel)
+return {'ok', save(KEYS[1], rec, 'messageRetrying')}
+`);
+
+/**
+ * A claim given back unused: the provider asked the whole channel to slow down (HTTP 429), so the
+ * attempt does not count. Stays sending; no event, the next claim publishes messageSending again.
+ * ARGV[5]: lastError.
+ */
+export const releaseClaim = transition(`
+local rec = load(KEYS[1])
+if not rec then return {'missing'} end
+if rec.status ~= 'sending' then return {'final', rec.status} end
+if tonumber(rec.attempts) > 0 then rec.attempts = tostring(tonumber(rec.attempts) - 1) end
+rec.lastError = ARGV[5]
+touch(rec)
+count('throttled', rec.channel)
+local json = cjson.encode(rec)
+rcall('SET', KEYS[1], json)
+return {'ok', json}
+`);
+
+/**
+ * failed → scheduled now, attempts start again, within the tenant's cap like a new message.
+ * ARGV[5]: tenant, ARGV[6]: cap.
+ */
+export const rescheduleFailedMessage = transition(`
+local rec = load(KEYS[1])
+if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
+if rec.status ~= 'failed' then return {'not_failed', rec.status} end
+if rcall('ZCARD', base .. ':t:' .. rec.tenant .. ':scheduled') >= tonumber(ARGV[6]) then return {'quota'} end
+rec.sendAt = now
+rec.attempts = '0'
+rec.failedAt = nil
+rec.nextAttemptAt = nil
+touch(rec)
+move(rec, 'scheduled')
+count('scheduled', rec.channel)
+return {'ok', save(KEYS[1], rec, 'messageScheduled')}
+`);

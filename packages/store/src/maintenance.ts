@@ -1,0 +1,39 @@
+import type { Keyspace } from './keys.js';
+import { defineScripts, type RedisClient } from './redis.js';
+import { expireMessages } from './lua/expire-messages.js';
+
+type Commands = { expireMessages(key: string, ...args: (string | number)[]): Promise<[number, number]> };
+
+/** What the worker's periodic tasks ask of the records: the retention sweep and the reconciler's queries. */
+export class Maintenance {
+  private readonly redis: RedisClient & Commands;
+
+  constructor(
+    redis: RedisClient,
+    private readonly keys: Keyspace,
+    private readonly eventsMaxLen: number,
+    private readonly retentionMs: number,
+  ) {
+    defineScripts(redis, { expireMessages });
+    this.redis = redis as RedisClient & Commands;
+  }
+
+  /**
+   * Deletes up to `limit` final records of a partition whose retention ended at or before `now`,
+   * with their index entries. Returns how many were deleted and how many expiry entries were due.
+   */
+  async expire(tag: string, now: number, limit: number): Promise<{ expired: number; examined: number }> {
+    const [expired, examined] = await this.redis.expireMessages(this.keys.expiring(tag), tag, now, this.eventsMaxLen, this.retentionMs, limit);
+    return { expired, examined };
+  }
+
+  /** Scheduled messages (every tenant) whose `sendAt` is at or before `until`, oldest first. */
+  dueIds(tag: string, until: number, count: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.due(tag), '-inf', until, 'LIMIT', 0, count);
+  }
+
+  /** Messages claimed for sending at or before `until`. */
+  sendingIds(tag: string, until: number, count: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.sending(tag), '-inf', until, 'LIMIT', 0, count);
+  }
+}

@@ -23,6 +23,7 @@ const project = (name: string, root: string, setup: string[] = []): TestProjectC
 });
 
 export default [
+  project('shared', './packages/shared'),
   project('store', './packages/store'),
   project('api', './apps/api'),
   project('worker', './apps/worker'),

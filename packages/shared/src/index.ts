@@ -6,3 +6,5 @@ export * from './events.js';
 export * from './env.js';
 export * from './send-at.js';
 export * from './tenants.js';
+export * from './sms-segments.js';
+export * from './local-time.js';

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { ConsoleNotBuilt } from '../errors.js';
+import { registerAsPublic } from '../plugins/app/auth.js';
 
 /** apps/console/dist, found from this file in src/routes (tests) or dist/routes (built). */
 export const CONSOLE_DIST = fileURLToPath(new URL('../../../console/dist/', import.meta.url));
@@ -36,6 +37,7 @@ const CONSOLE_CSP = {
  * the page asks for an API key itself. Without a build every console URL answers 503.
  */
 const consoleRoutes: FastifyPluginAsync<ConsoleRouteOptions> = async (app, { root = CONSOLE_DIST }) => {
+  registerAsPublic(app);
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, helmet: { contentSecurityPolicy: CONSOLE_CSP } } as typeof route.config;
   });

@@ -32,7 +32,7 @@ const health: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { rea
 
   app.get(
     '/health',
-    { schema: { tags: ['operations'], summary: 'Liveness and Redis connectivity', security: [], response: { 200: Health, 503: Health } } },
+    { config: { public: true }, schema: { tags: ['operations'], summary: 'Liveness and Redis connectivity', security: [], response: { 200: Health, 503: Health } } },
     async (_request, reply) =>
       (await redisUp())
         ? { status: 'ok', redis: 'connected' }
@@ -42,6 +42,7 @@ const health: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { rea
   app.get(
     '/ready',
     {
+      config: { public: true },
       schema: {
         tags: ['operations'],
         summary: 'Readiness: Redis, queue depths, live workers',

@@ -6,6 +6,7 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/metrics',
     {
+      config: { public: true },
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics: fleet-wide message counters, lateness, queue depths, workers; this instance',

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConfigError, DEFAULT_TENANT } from '@punctual/shared';
 import { ApiKeyStore } from '@punctual/store';
 import { ApiKeyResolver, presentedKey } from '../../api-keys.js';
@@ -7,6 +7,10 @@ import type { StaticApiKey } from '../../config.js';
 import { Unauthorized } from '../../errors.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Anyone may call the route: no API key, no tenant (probes, metrics, docs, console, webhooks). */
+    public?: boolean;
+  }
   interface FastifyInstance {
     /** False in open dev mode (no API keys anywhere): every request is tenant `default`. */
     authRequired: boolean;
@@ -17,17 +21,15 @@ declare module 'fastify' {
   }
 }
 
-/** Routes anyone may call: probes, metrics, the API description and the console page (it asks for a key itself). */
-const PUBLIC_ROUTES = new Set(['/health', '/ready', '/metrics', '/openapi.json', '/docs']);
-
-function isConsoleRoute(url: string): boolean {
-  return url === '/console' || url.startsWith('/console/');
+export function isPublicRoute(request: FastifyRequest): boolean {
+  return request.routeOptions.config.public === true;
 }
 
-export function isPublicRoute(request: FastifyRequest): boolean {
-  const url = request.routeOptions.url;
-  // the queue dashboard checks ADMIN_API_KEY itself
-  return url !== undefined && (PUBLIC_ROUTES.has(url) || url.startsWith('/docs/') || url.startsWith('/admin/queues') || isConsoleRoute(url));
+/** Marks every route registered from here on in this context public (routes a third-party plugin adds). */
+export function registerAsPublic(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, public: true } as typeof route.config;
+  });
 }
 
 export interface AuthPluginOptions {

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import fp from 'fastify-plugin';
+import { registerAsPublic } from '../app/auth.js';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 
@@ -37,8 +38,11 @@ export default fp(
       // Routes of third-party UIs (docs, queue dashboard) carry no tags and stay out of the spec.
       hideUntagged: true,
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
-    app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+    await app.register(async (docs) => {
+      registerAsPublic(docs);
+      await docs.register(swaggerUi, { routePrefix: '/docs' });
+      docs.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+    });
   },
   { name: 'swagger' },
 );

@@ -7,6 +7,7 @@ import { FakeHttpServer } from '../../test-support/fake-http.js';
 import { spawnWorker, type WorkerProcess } from '../../test-support/processes.js';
 import { twilioEnv, twilioError, twilioMessage } from '../../test-support/providers.js';
 import { FeedWatcher, keysOfPrefix, uniquePrefix } from '../../test-support/redis.js';
+import { waitUntil } from '../../test-support/wait.js';
 
 const COUNT = 30;
 const ATTEMPTS = 10;
@@ -83,14 +84,10 @@ it('a provider down for a while (503): every message retries and is delivered on
   const client = new Redis(redis.url);
   try {
     const queue = app.deliveries.of(ids[0]!);
-    await new Promise<void>((resolve) => {
-      const check = async () => {
-        const counts = await queue.getJobCounts('active', 'wait', 'delayed', 'completed', 'failed');
-        if (Object.values(counts).every((n) => n === 0)) resolve();
-        else setTimeout(check, 100);
-      };
-      void check();
-    });
+    await waitUntil(
+      async () => Object.values(await queue.getJobCounts('active', 'wait', 'delayed', 'completed', 'failed')).every((n) => n === 0),
+      'every delivery job removed',
+    );
     const jobKeys = (await keysOfPrefix(client, prefix)).filter((key) => ids.some((id) => key === queue.toKey(id)));
     expect(jobKeys).toEqual([]);
   } finally {

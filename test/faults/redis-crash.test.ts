@@ -7,6 +7,7 @@ import { startRedisServer, type SpawnedRedis } from '../../packages/store/src/in
 import { crashRedis } from '../../packages/store/src/testing.js';
 import { buildTestApp, startTestWorker } from '../../test-support/apps.js';
 import { FeedWatcher, uniquePrefix } from '../../test-support/redis.js';
+import { waitUntil } from '../../test-support/wait.js';
 
 const CI = process.env.CI === 'true';
 
@@ -34,11 +35,7 @@ describe.each(['always', 'everysec'] as const)('Redis killed with SIGKILL and re
 
   const post = (sendAt: number) =>
     app.inject({ method: 'POST', url: '/scheduled', payload: { recipient: '5511999999999', message: 'Hi', sendAt, channel: 'sms' } });
-  const healthy = () =>
-    new Promise<void>((resolve) => {
-      const check = async () => ((await app.inject({ url: '/health' })).statusCode === 200 ? resolve() : setTimeout(check, 50));
-      void check();
-    });
+  const healthy = () => waitUntil(async () => (await app.inject({ url: '/health' })).statusCode === 200, 'API healthy again');
 
   it('answers 503 while down, reconnects on its own, and delivers what it accepted once', async () => {
     // delivered before the crash: must not be delivered again after it

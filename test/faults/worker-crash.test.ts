@@ -7,6 +7,7 @@ import { startRedisServer, type SpawnedRedis } from '../../packages/store/src/in
 import { buildTestApp } from '../../test-support/apps.js';
 import { spawnWorker, type WorkerProcess } from '../../test-support/processes.js';
 import { FeedWatcher, uniquePrefix } from '../../test-support/redis.js';
+import { waitUntil } from '../../test-support/wait.js';
 
 const CI = process.env.CI === 'true';
 const COUNT = CI ? 240 : 480;
@@ -59,14 +60,11 @@ it('two worker processes, one SIGKILLed again and again mid-burst: every message
   }
   for (const id of ids) await feed.waitFor('messageDelivered', id, 120_000);
   // jobs of killed workers that re-run after everything was delivered must change nothing
-  await new Promise<void>((resolve) => {
-    const check = async () => {
-      const counts = await app.deliveries.of(ids[0]!).getJobCounts('active', 'wait', 'delayed', 'prioritized');
-      if (Object.values(counts).every((n) => n === 0)) resolve();
-      else setTimeout(check, 200);
-    };
-    void check();
-  });
+  await waitUntil(
+    async () => Object.values(await app.deliveries.of(ids[0]!).getJobCounts('active', 'wait', 'delayed', 'prioritized')).every((n) => n === 0),
+    'no delivery job left',
+    { timeoutMs: 120_000, intervalMs: 200 },
+  );
 
   const duplicates = ids.filter((id) => feed.events(id).filter((e) => e === 'messageSending').length > 1);
   console.log(`${KILLS} worker kills, ${COUNT} messages: ${duplicates.length} handed to the provider more than once (at least once), each recorded once`);

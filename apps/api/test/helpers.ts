@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { buildTestApp } from '../../../test-support/apps.js';
 import { keysOfPrefix, redisUrl } from '../../../test-support/redis.js';
 
 export const KEY_A = 'test-key-of-tenant-a-7f3c9a';
@@ -11,18 +10,16 @@ export const TWO_TENANTS = `tenant-a:${KEY_A},tenant-b:${KEY_B}`;
 
 export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
-/** The API of a test on its own prefix; `logs` collects its log lines when given. */
+/** `buildTestApp`, with its log lines (debug and up) collected into `logs` when given. */
 export async function buildTestApi(prefix: string, env: Record<string, string> = {}, logs?: string[]) {
-  const config = loadConfig({ QUEUE_PREFIX: prefix, LOG_LEVEL: logs ? 'debug' : 'silent', ...env });
-  const stream = logs
-    ? new Writable({
-        write(chunk, _encoding, done) {
-          logs.push(...String(chunk).split('\n').filter(Boolean));
-          done();
-        },
-      })
-    : undefined;
-  return buildApp({ config, redis: { url: redisUrl() }, logger: stream ?? false });
+  if (!logs) return buildTestApp(prefix, env);
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return buildTestApp(prefix, { LOG_LEVEL: 'debug', ...env }, redisUrl(), stream);
 }
 
 export function newMessage(over: Record<string, unknown> = {}) {

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { startRedisServer, type EmbeddedRedis } from '@punctual/store';
 import { buildTestApp } from '../../../test-support/apps.js';
 import { uniquePrefix } from '../../../test-support/redis.js';
+import { waitUntil } from '../../../test-support/wait.js';
 
 let redis: EmbeddedRedis;
 let app: FastifyInstance;
@@ -49,10 +50,7 @@ it('answers 503 fast while Redis is down, never a hang, a stack or a later write
 
   // the refused write is not replayed once Redis is back
   redis = await startRedisServer({ port, dataDir });
-  await new Promise<void>((resolve) => {
-    const check = async () => ((await app.inject({ url: '/health' })).statusCode === 200 ? resolve() : setTimeout(check, 50));
-    void check();
-  });
+  await waitUntil(async () => (await app.inject({ url: '/health' })).statusCode === 200, 'API healthy again');
   const list = (await app.inject({ url: '/scheduled' })).json();
   expect(list.messages.map((m: { id: string }) => m.id)).toEqual([first.json().id]);
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvInt, TENANT_PATTERN, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -29,25 +29,15 @@ export interface StaticApiKey {
 /** Window for counting live workers when READY_REQUIRE_WORKER_MS is 0 (workers not required). */
 const DEFAULT_WORKER_WINDOW_MS = 30_000;
 
-export interface ApiConfig {
+export interface ApiConfig extends CommonConfig {
   port: number;
   host: string;
-  /** Unset: the embedded default (contract section 1). */
-  redisUrl?: string;
-  /** REDIS_CLUSTER_NODES: a Redis Cluster instead of REDIS_URL. */
-  redisClusterNodes?: ClusterNodeAddress[];
-  queuePrefix: string;
-  partitions: number;
-  eventsMaxLen: number;
-  retentionMs: number;
   /** Opens the queue dashboard (/admin/queues) to requests carrying this key. */
   adminApiKey?: string;
   /** /ready is 503 when no worker was seen for this long; 0 = workers are not required. */
   readyRequireWorkerMs: number;
   /** A worker heartbeat this recent counts as a live worker (/ready, /metrics). */
   workerWindowMs: number;
-  logLevel: string;
-  nodeEnv: string;
   /** Browser origins allowed to open the live feed; empty = any. */
   wsAllowedOrigins: string[];
   wsPingIntervalMs: number;
@@ -67,19 +57,12 @@ const ORIGIN = /^https?:\/\/[^/\s]+$/;
 export function loadConfig(env: Record<string, string | undefined> = process.env): ApiConfig {
   const e: Static<typeof ApiEnv> = parseEnv(ApiEnv, env);
   return {
+    ...commonConfig(e),
     port: e.PORT,
     host: e.HOST,
-    redisUrl: e.REDIS_URL,
-    redisClusterNodes: clusterNodesOf(e),
-    queuePrefix: e.QUEUE_PREFIX,
-    partitions: e.QUEUE_PARTITIONS,
-    eventsMaxLen: e.EVENTS_MAX_LEN,
-    retentionMs: Math.round(e.RETENTION_DAYS * DAY_MS),
     adminApiKey: e.ADMIN_API_KEY,
     readyRequireWorkerMs: e.READY_REQUIRE_WORKER_MS,
     workerWindowMs: e.READY_REQUIRE_WORKER_MS || DEFAULT_WORKER_WINDOW_MS,
-    logLevel: e.LOG_LEVEL,
-    nodeEnv: e.NODE_ENV,
     wsAllowedOrigins: originList(e.WS_ALLOWED_ORIGINS),
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvBool, EnvInt, EnvNumber, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -45,16 +45,7 @@ export interface WhatsAppCloudConfig {
   baseUrl: string;
 }
 
-export interface WorkerConfig {
-  redisUrl?: string;
-  /** REDIS_CLUSTER_NODES: a Redis Cluster instead of REDIS_URL. */
-  redisClusterNodes?: ClusterNodeAddress[];
-  queuePrefix: string;
-  partitions: number;
-  eventsMaxLen: number;
-  retentionMs: number;
-  logLevel: string;
-  nodeEnv: string;
+export interface WorkerConfig extends CommonConfig {
   concurrency: number;
   port: number;
   deliveryAttempts: number;
@@ -72,14 +63,7 @@ export interface WorkerConfig {
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
   const e: WorkerEnv = parseEnv(WorkerEnv, env);
   return {
-    redisUrl: e.REDIS_URL,
-    redisClusterNodes: clusterNodesOf(e),
-    queuePrefix: e.QUEUE_PREFIX,
-    partitions: e.QUEUE_PARTITIONS,
-    eventsMaxLen: e.EVENTS_MAX_LEN,
-    retentionMs: Math.round(e.RETENTION_DAYS * DAY_MS),
-    logLevel: e.LOG_LEVEL,
-    nodeEnv: e.NODE_ENV,
+    ...commonConfig(e),
     concurrency: e.WORKER_CONCURRENCY,
     port: e.WORKER_PORT,
     deliveryAttempts: e.DELIVERY_ATTEMPTS,

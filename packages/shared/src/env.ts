@@ -60,6 +60,37 @@ export function parseEnv<P extends TProperties>(
   return value as Static<TObject<P>>;
 }
 
+/** The settings both apps read, from CommonEnv. */
+export interface CommonConfig {
+  /** Unset: 127.0.0.1:6379, else a redis-server spawned from PATH (the embedded default). */
+  redisUrl?: string;
+  /** REDIS_CLUSTER_NODES: a Redis Cluster instead of REDIS_URL. */
+  redisClusterNodes?: ClusterNodeAddress[];
+  queuePrefix: string;
+  partitions: number;
+  /** Events each partition's feed stream keeps. */
+  eventsMaxLen: number;
+  /** RETENTION_DAYS in ms. */
+  retentionMs: number;
+  logLevel: string;
+  nodeEnv: string;
+}
+
+type CommonValues = Static<TObject<typeof CommonEnv>>;
+
+export function commonConfig(e: CommonValues): CommonConfig {
+  return {
+    redisUrl: e.REDIS_URL,
+    redisClusterNodes: clusterNodesOf(e),
+    queuePrefix: e.QUEUE_PREFIX,
+    partitions: e.QUEUE_PARTITIONS,
+    eventsMaxLen: e.EVENTS_MAX_LEN,
+    retentionMs: Math.round(e.RETENTION_DAYS * DAY_MS),
+    logLevel: e.LOG_LEVEL,
+    nodeEnv: e.NODE_ENV,
+  };
+}
+
 /** A Redis Cluster node to start discovery from. */
 export interface ClusterNodeAddress {
   host: string;

@@ -96,7 +96,7 @@ export async function startRedisServer(options: EmbeddedRedisOptions = {}): Prom
 }
 
 /**
- * The embedded default (contract section 1) when REDIS_URL is unset: the Redis on
+ * The embedded default when REDIS_URL is unset: the Redis on
  * 127.0.0.1:6379 if it answers, else a `redis-server` from PATH on 6379 with its AOF under
  * `dataDir`, stopped on exit; else an error naming the three ways to get Redis.
  */

@@ -77,8 +77,8 @@ export interface MessageStoreOptions {
 /**
  * The message records, the source of truth: reads, list pages, and the Lua transitions (see
  * lua/transitions.ts), each returning a typed outcome. Nothing here touches a queue: the
- * Scheduler puts transitions and jobs together. Reading one message is one GET; a list page is
- * O(log n) to find its boundary (plus a binary search among messages sharing its score).
+ * Scheduler puts transitions and jobs together. Reading one message is one GET; a list page finds
+ * its boundary in O(log² n) at worst (see lua/list-page.ts), never by scanning.
  */
 export class MessageStore {
   readonly keys: Keyspace;

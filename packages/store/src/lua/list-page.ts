@@ -1,6 +1,7 @@
 /**
  * One page of an index, from a (score, id) boundary, in either direction, without scanning:
- * the boundary's rank is found by ZCOUNT plus a binary search among equal scores, O(log² n).
+ * the boundary's rank is found by ZCOUNT (O(log n)) plus a binary search among the members that
+ * share its score (O(log n) steps of O(log n)): O(log² n) at worst.
  * KEYS[1]: index. ARGV: base, dir (asc|desc), limit, cursorScore ('' = none), cursorId,
  * min score, max score, channel ('' = any; only when the index is a recipient's).
  * Reply: { more (0|1), boundScore, boundId, {id, score, record JSON}… }

@@ -7,7 +7,7 @@ import { bindLog } from '../../logger.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The route honours `Idempotency-Key` (contract section 6). */
+    /** The route honours `Idempotency-Key`: the same key and body replay the first response. */
     idempotent?: boolean;
   }
 }

@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import { ERROR_CODES } from '@punctual/shared';
 import type { RedisTarget } from '@punctual/store';
 import type { ApiConfig } from './config.js';
-import { InvalidField, RedisUnavailable } from './errors.js';
+import { InvalidField, MessageNotFound, RedisUnavailable } from './errors.js';
 import { validationDetails, validatorCompiler } from './validation.js';
 import type { ErrorObject } from 'ajv';
 import swaggerPlugin from './plugins/external/swagger.js';
@@ -68,7 +68,12 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
     routerOptions: { maxParamLength: 2048 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      // an id beyond maxParamLength names no message: the 404 of any malformed id, not a 414
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        const notFound = new MessageNotFound((request.url.split('?')[0]!.split('/')[2] ?? '').slice(0, 64));
+        return reply.code(404).send({ statusCode: 404, code: notFound.code, error: 'Not Found', message: notFound.message });
+      }
       const statusCode = error.statusCode ?? 400;
       reply.code(statusCode).send({ statusCode, code: 'BAD_REQUEST', error: STATUS_TEXT[statusCode] ?? 'Bad Request', message: error.message });
     },

@@ -179,8 +179,15 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: Fasti
   return send(500, 'INTERNAL_ERROR', 'Internal Server Error');
 }
 
+/**
+ * Redis refusing a command for its own state (out of memory under noeviction, a replica or a
+ * cluster slot not writable now, a script running too long): nothing was written, retry later.
+ */
+const REDIS_REFUSALS = /^(OOM|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|LOADING) /;
+
 function isRedisError(error: Error, app: FastifyInstance): boolean {
   if (app.redis && app.redis.status !== 'ready') return true;
+  if (REDIS_REFUSALS.test(error.message)) return true;
   return /Command timed out|Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|LOADING|MaxRetriesPerRequest/i.test(
     `${error.name} ${error.message}`,
   );

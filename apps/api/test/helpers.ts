@@ -11,8 +11,8 @@ export const TWO_TENANTS = `tenant-a:${KEY_A},tenant-b:${KEY_B}`;
 
 export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
-/** The API of a test on its own prefix; `logs` collects its log lines when given. */
-export async function buildTestApi(prefix: string, env: Record<string, string> = {}, logs?: string[]) {
+/** The API of a test on its own prefix; `logs` collects its log lines when given; `url`: another Redis. */
+export async function buildTestApi(prefix: string, env: Record<string, string> = {}, logs?: string[], url = redisUrl()) {
   const config = loadConfig({ QUEUE_PREFIX: prefix, LOG_LEVEL: logs ? 'debug' : 'silent', ...env });
   const stream = logs
     ? new Writable({
@@ -22,7 +22,7 @@ export async function buildTestApi(prefix: string, env: Record<string, string> =
         },
       })
     : undefined;
-  return buildApp({ config, redis: { url: redisUrl() }, logger: stream ?? false });
+  return buildApp({ config, redis: { url }, logger: stream ?? false });
 }
 
 export function newMessage(over: Record<string, unknown> = {}) {

@@ -93,10 +93,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
+/** Errors about origins name the entry by position: a configuration error never echoes a URL. */
 function originList(value: string | undefined): string[] {
   const origins = (value ?? '').split(',').map((o) => o.trim().replace(/\/$/, '').toLowerCase()).filter(Boolean);
-  const bad = origins.find((o) => !ORIGIN.test(o));
-  if (bad) throw new ConfigError(`Invalid configuration: WS_ALLOWED_ORIGINS must be a comma list of origins like https://app.example.com (got "${bad}")`);
+  const bad = origins.findIndex((o) => !ORIGIN.test(o));
+  if (bad >= 0) {
+    throw new ConfigError(`Invalid configuration: WS_ALLOWED_ORIGINS entry ${bad + 1} is not an origin: use a comma list like https://app.example.com`);
+  }
   return origins;
 }
 
@@ -144,10 +147,10 @@ function readKeysFile(path: string): string {
 
 function parseOrigins(text: string): string[] {
   const origins = text.split(',').map((o) => o.trim()).filter((o) => o !== '');
-  for (const origin of origins) {
+  origins.forEach((origin, i) => {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
-      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entries must be * or scheme://host[:port] (got "${origin}")`);
+      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entry ${i + 1} must be * or scheme://host[:port]`);
     }
-  }
+  });
   return origins;
 }

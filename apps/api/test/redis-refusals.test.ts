@@ -71,4 +71,24 @@ describe('Redis refusing writes for memory (OOM under noeviction)', () => {
       expect(record).toEqual(created.json().data);
     }
   });
+
+  it('never puts the arguments of the refused command (phone number, text) in a log line', async () => {
+    // the idempotency outcome (the response: recipient and text) is refused by Redis, and logged as a warning
+    const response = await app.inject({
+      method: 'POST',
+      url: '/scheduled',
+      headers: { ...bearer(KEY_A), 'idempotency-key': 'oom-2', 'x-test-oom-before-reply': '1' },
+      payload: newMessage({ recipient: PHONE, message: BODY }),
+    });
+    await memoryBack();
+    expect(response.statusCode).toBe(201);
+
+    const lines = logs.map((l) => JSON.parse(l) as { msg: string; err?: { type: string; message: string } });
+    const refused = lines.find((l) => l.msg.startsWith('idempotency outcome not stored'));
+    expect(refused?.err).toMatchObject({ type: 'ReplyError', message: expect.stringMatching(/^OOM command not allowed/) });
+    const text = logs.join('\n');
+    expect(text).not.toContain(PHONE);
+    expect(text).not.toContain(BODY);
+    expect(text).not.toContain('"command"');
+  });
 });

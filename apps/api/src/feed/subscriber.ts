@@ -105,6 +105,14 @@ export class FeedSubscriber {
     this.send(event.head + eventId + event.tail);
   }
 
+  /** Moves past an event this client may not see, as `deliver` does with one it filters out. */
+  passOver(partition: number, id: string): void {
+    const order = streamIdOrder(id);
+    if (order <= this.orders[partition]!) return;
+    this.orders[partition] = order;
+    this.positions[partition] = id;
+  }
+
   sendResync(): void {
     this.send('{"event":"resync"}');
   }

@@ -125,7 +125,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(historyRoutes);
   await app.register(metricsRoutes);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
-  await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });
+  await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins, maxClientsPerTenant: config.wsMaxClientsPerTenant });
   await app.register(consoleRoutes, { root: consoleDir });
   return app;
 }

@@ -10,6 +10,7 @@ const ApiEnv = Type.Object({
   WS_ALLOWED_ORIGINS: Type.Optional(Type.String()),
   WS_PING_INTERVAL_MS: EnvInt(30_000, 10, 3_600_000),
   WS_MAX_BUFFERED_BYTES: EnvInt(1024 * 1024, 1024),
+  WS_MAX_CLIENTS_PER_TENANT: EnvInt(100, 1),
   API_KEYS: Type.Optional(Type.String()),
   API_KEYS_FILE: Type.Optional(Type.String()),
   RATE_LIMIT_MAX: EnvInt(6000, 0),
@@ -53,6 +54,8 @@ export interface ApiConfig {
   wsPingIntervalMs: number;
   /** Unsent bytes a feed client may accumulate before it is dropped as too slow. */
   wsMaxBufferedBytes: number;
+  /** Live-feed connections one tenant may have open on this API instance. */
+  wsMaxClientsPerTenant: number;
   /** From API_KEYS and API_KEYS_FILE; keys created with `pnpm keys` live in Redis. */
   apiKeys: StaticApiKey[];
   /** Requests per tenant per window; 0 = no limit. */
@@ -83,6 +86,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsAllowedOrigins: originList(e.WS_ALLOWED_ORIGINS),
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    wsMaxClientsPerTenant: e.WS_MAX_CLIENTS_PER_TENANT,
     apiKeys: [
       ...parseApiKeys(e.API_KEYS ?? '', 'API_KEYS'),
       ...(e.API_KEYS_FILE ? parseApiKeys(readKeysFile(e.API_KEYS_FILE), 'API_KEYS_FILE') : []),

@@ -44,5 +44,9 @@ export class InvalidField extends Error {
   }
 }
 
+export const FeedClientLimitReached = define(
+  'FEED_CLIENT_LIMIT_REACHED',
+  'This tenant has %s live-feed connections open on this API instance, the most allowed; close one first',
+);
 export const OriginNotAllowed = define('ORIGIN_NOT_ALLOWED', 'Origin %s may not open the live feed');
 export const UpgradeRequired = define('UPGRADE_REQUIRED', 'GET /ws is a WebSocket: send an upgrade request');

@@ -66,6 +66,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
     bodyLimit: BODY_LIMIT,
     // a long malformed id still reaches its route, and its 404 says "message not found"
     routerOptions: { maxParamLength: 2048 },
+    trustProxy: config.trustProxy,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     frameworkErrors: (error, request, reply: FastifyReply) => {
@@ -111,10 +112,15 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
     pingIntervalMs: config.wsPingIntervalMs,
     maxBufferedBytes: config.wsMaxBufferedBytes,
   });
-  await app.register(authPlugin, { apiKeys: config.apiKeys, nodeEnv: config.nodeEnv });
+  await app.register(authPlugin, {
+    apiKeys: config.apiKeys,
+    nodeEnv: config.nodeEnv,
+    keysRequired: config.apiKeysRequired,
+    failedKeyLimit: config.failedKeyLimit,
+  });
   await app.register(requestLogPlugin);
-  // Open dev mode has no limit; the limiter's hooks attach to the routes registered after it.
-  if (app.authRequired && config.rateLimit.max > 0) {
+  // The limiter's hooks attach to the routes registered after it; it lets open dev mode through.
+  if (config.rateLimit.max > 0) {
     await app.register(rateLimitPlugin, config.rateLimit);
   }
   await app.register(idempotencyPlugin);

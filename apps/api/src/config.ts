@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvInt, TENANT_PATTERN, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, TENANT_PATTERN, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -13,6 +13,9 @@ const ApiEnv = Type.Object({
   WS_MAX_CLIENTS_PER_TENANT: EnvInt(100, 1),
   API_KEYS: Type.Optional(Type.String()),
   API_KEYS_FILE: Type.Optional(Type.String()),
+  API_KEYS_REQUIRED: EnvBool(false),
+  FAILED_KEY_LIMIT: EnvInt(20, 0),
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9:./]+(,[A-Za-z0-9:./]+)*$' })),
   RATE_LIMIT_MAX: EnvInt(6000, 0),
   RATE_LIMIT_WINDOW_MS: EnvInt(60_000, 1),
   MAX_SCHEDULED_PER_TENANT: EnvInt(500_000, 1),
@@ -58,6 +61,15 @@ export interface ApiConfig {
   wsMaxClientsPerTenant: number;
   /** From API_KEYS and API_KEYS_FILE; keys created with `pnpm keys` live in Redis. */
   apiKeys: StaticApiKey[];
+  /** API_KEYS_REQUIRED: never open dev mode; with no key yet, start and answer 401 until one exists. */
+  apiKeysRequired: boolean;
+  /** Unknown keys one address may present per minute before it gets 429; 0 = no limit. */
+  failedKeyLimit: number;
+  /**
+   * TRUST_PROXY: which proxies' X-Forwarded-For gives the client address (per-address limits,
+   * logs): true = any, a comma list of addresses or CIDRs = those; unset = none.
+   */
+  trustProxy: boolean | string;
   /** Requests per tenant per window; 0 = no limit. */
   rateLimit: { max: number; windowMs: number };
   maxScheduledPerTenant: number;
@@ -91,6 +103,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...parseApiKeys(e.API_KEYS ?? '', 'API_KEYS'),
       ...(e.API_KEYS_FILE ? parseApiKeys(readKeysFile(e.API_KEYS_FILE), 'API_KEYS_FILE') : []),
     ],
+    apiKeysRequired: e.API_KEYS_REQUIRED,
+    failedKeyLimit: e.FAILED_KEY_LIMIT,
+    trustProxy: trustProxyOf(e.TRUST_PROXY),
     rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     maxScheduledPerTenant: e.MAX_SCHEDULED_PER_TENANT,
     corsOrigins: parseOrigins(e.CORS_ORIGINS ?? ''),
@@ -157,4 +172,9 @@ function parseOrigins(text: string): string[] {
     }
   });
   return origins;
+}
+
+function trustProxyOf(value: string | undefined): boolean | string {
+  if (value === undefined || value === 'false') return false;
+  return value === 'true' ? true : value;
 }

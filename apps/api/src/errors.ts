@@ -19,6 +19,10 @@ export const Unauthorized = define(
   'A valid API key is required: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"',
 );
 export const RateLimited = define('RATE_LIMITED', 'Rate limit of %s requests per %s ms reached; retry in %s');
+export const TooManyFailedKeys = define(
+  'RATE_LIMITED',
+  'Too many requests with an unknown API key from this address; retry in %s s',
+);
 export const ScheduledLimitReached = define(
   'SCHEDULED_LIMIT_REACHED',
   'This tenant has %s scheduled messages, the most allowed; cancel some or wait for deliveries',

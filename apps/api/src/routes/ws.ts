@@ -63,6 +63,7 @@ const ws: FastifyPluginAsyncTypebox<FeedRouteOptions> = async (app, { allowedOri
       if (release) socket.once('close', release);
       app.feed.subscribe(socket, {
         tenant: request.tenant,
+        keyHash: request.storeKeyHash,
         channel: request.query.channel,
         status: request.query.status,
         since: resumePoint(request.query.since),

@@ -110,8 +110,8 @@ export function startProductApi({ redisUrl, prefix, profileDir, extra }: Product
   return startService({
     name: 'product api',
     script: 'apps/api/dist/server.js',
-    // open dev mode: one tenant, no rate limit
-    env: { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, RATE_LIMIT_MAX: '0', ...extra },
+    // open dev mode: one tenant, no rate limit, and room for the feed scenario's clients (all of that tenant)
+    env: { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, RATE_LIMIT_MAX: '0', WS_MAX_CLIENTS_PER_TENANT: '100000', ...extra },
     nodeArgs: productNodeArgs(profileDir, 'api'),
     portVariable: 'PORT',
   });

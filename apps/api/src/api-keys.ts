@@ -6,6 +6,13 @@ import type { StaticApiKey } from './config.js';
 export const KEY_CACHE_MS = 5000;
 const KEY_CACHE_SIZE = 10_000;
 
+/** Who a presented key is: its tenant, and its hash when it lives in the key store (revocable). */
+export interface KeyOwner {
+  tenant: string;
+  /** sha256 of a key-store key; '' for a configured one (API_KEYS, API_KEYS_FILE), which cannot be revoked while running. */
+  storeKeyHash: string;
+}
+
 /**
  * The tenant of a presented API key. Keys are only ever handled as their sha256: the configured
  * ones are a map by hash, the CLI's are a Redis hash by hash, so no comparison runs on the
@@ -22,16 +29,25 @@ export class ApiKeyResolver {
     this.configured = new Map(configured.map((k) => [k.keyHash, k.tenant]));
   }
 
-  async tenantOf(key: string, now = Date.now()): Promise<string | null> {
+  async resolve(key: string, now = Date.now()): Promise<KeyOwner | null> {
     const hash = hashApiKey(key);
     const configured = this.configured.get(hash);
-    if (configured !== undefined) return configured;
+    if (configured !== undefined) return { tenant: configured, storeKeyHash: '' };
     const cached = this.cache.get(hash);
-    if (cached && cached.expires > now) return cached.tenant;
-    const entry = await this.store.find(hash);
-    if (this.cache.size >= KEY_CACHE_SIZE) this.cache.clear();
-    this.cache.set(hash, { tenant: entry?.tenant ?? null, expires: now + KEY_CACHE_MS });
-    return entry?.tenant ?? null;
+    let tenant: string | null;
+    if (cached && cached.expires > now) {
+      tenant = cached.tenant;
+    } else {
+      tenant = (await this.store.find(hash))?.tenant ?? null;
+      if (this.cache.size >= KEY_CACHE_SIZE) this.cache.clear();
+      this.cache.set(hash, { tenant, expires: now + KEY_CACHE_MS });
+    }
+    return tenant === null ? null : { tenant, storeKeyHash: hash };
+  }
+
+  /** Drops what is cached about a key found revoked, so requests stop using it at once. */
+  forget(keyHash: string): void {
+    this.cache.delete(keyHash);
   }
 }
 

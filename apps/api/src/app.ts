@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import { ERROR_CODES } from '@punctual/shared';
 import type { RedisTarget } from '@punctual/store';
 import type { ApiConfig } from './config.js';
-import { InvalidField, RedisUnavailable } from './errors.js';
+import { InvalidField, MessageNotFound, RedisUnavailable } from './errors.js';
 import { validationDetails, validatorCompiler } from './validation.js';
 import type { ErrorObject } from 'ajv';
 import swaggerPlugin from './plugins/external/swagger.js';
@@ -67,9 +67,15 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
     bodyLimit: BODY_LIMIT,
     // a long malformed id still reaches its route, and its 404 says "message not found"
     routerOptions: { maxParamLength: 2048 },
+    trustProxy: config.trustProxy,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      // an id beyond maxParamLength names no message: the 404 of any malformed id, not a 414
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        const notFound = new MessageNotFound((request.url.split('?')[0]!.split('/')[2] ?? '').slice(0, 64));
+        return reply.code(404).send({ statusCode: 404, code: notFound.code, error: 'Not Found', message: notFound.message });
+      }
       const statusCode = error.statusCode ?? 400;
       reply.code(statusCode).send({ statusCode, code: 'BAD_REQUEST', error: STATUS_TEXT[statusCode] ?? 'Bad Request', message: error.message });
     },
@@ -108,10 +114,15 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
     pingIntervalMs: config.wsPingIntervalMs,
     maxBufferedBytes: config.wsMaxBufferedBytes,
   });
-  await app.register(authPlugin, { apiKeys: config.apiKeys, nodeEnv: config.nodeEnv });
+  await app.register(authPlugin, {
+    apiKeys: config.apiKeys,
+    nodeEnv: config.nodeEnv,
+    keysRequired: config.apiKeysRequired,
+    failedKeyLimit: config.failedKeyLimit,
+  });
   await app.register(requestLogPlugin);
-  // Open dev mode has no limit; the limiter's hooks attach to the routes registered after it.
-  if (app.authRequired && config.rateLimit.max > 0) {
+  // The limiter's hooks attach to the routes registered after it; it lets open dev mode through.
+  if (config.rateLimit.max > 0) {
     await app.register(rateLimitPlugin, config.rateLimit);
   }
   await app.register(idempotencyPlugin);
@@ -122,7 +133,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(historyRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(metricsRoutes);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
-  await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });
+  await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins, maxClientsPerTenant: config.wsMaxClientsPerTenant });
   await app.register(consoleRoutes, { root: consoleDir });
   return app;
 }
@@ -176,8 +187,15 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: Fasti
   return send(500, 'INTERNAL_ERROR', 'Internal Server Error');
 }
 
+/**
+ * Redis refusing a command for its own state (out of memory under noeviction, a replica or a
+ * cluster slot not writable now, a script running too long): nothing was written, retry later.
+ */
+const REDIS_REFUSALS = /^(OOM|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|LOADING) /;
+
 function isRedisError(error: Error, app: FastifyInstance): boolean {
   if (app.redis && app.redis.status !== 'ready') return true;
+  if (REDIS_REFUSALS.test(error.message)) return true;
   return /Command timed out|Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|LOADING|MaxRetriesPerRequest/i.test(
     `${error.name} ${error.message}`,
   );

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvBool, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -10,8 +10,12 @@ const ApiEnv = Type.Object({
   WS_ALLOWED_ORIGINS: Type.Optional(Type.String()),
   WS_PING_INTERVAL_MS: EnvInt(30_000, 10, 3_600_000),
   WS_MAX_BUFFERED_BYTES: EnvInt(1024 * 1024, 1024),
+  WS_MAX_CLIENTS_PER_TENANT: EnvInt(100, 1),
   API_KEYS: Type.Optional(Type.String()),
   API_KEYS_FILE: Type.Optional(Type.String()),
+  API_KEYS_REQUIRED: EnvBool(false),
+  FAILED_KEY_LIMIT: EnvInt(20, 0),
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9:./]+(,[A-Za-z0-9:./]+)*$' })),
   RATE_LIMIT_MAX: EnvInt(6000, 0),
   RATE_LIMIT_WINDOW_MS: EnvInt(60_000, 1),
   MAX_SCHEDULED_PER_TENANT: EnvInt(500_000, 1),
@@ -43,8 +47,19 @@ export interface ApiConfig extends CommonConfig {
   wsPingIntervalMs: number;
   /** Unsent bytes a feed client may accumulate before it is dropped as too slow. */
   wsMaxBufferedBytes: number;
+  /** Live-feed connections one tenant may have open on this API instance. */
+  wsMaxClientsPerTenant: number;
   /** From API_KEYS and API_KEYS_FILE; keys created with `pnpm keys` live in Redis. */
   apiKeys: StaticApiKey[];
+  /** API_KEYS_REQUIRED: never open dev mode; with no key yet, start and answer 401 until one exists. */
+  apiKeysRequired: boolean;
+  /** Unknown keys one address may present per minute before it gets 429; 0 = no limit. */
+  failedKeyLimit: number;
+  /**
+   * TRUST_PROXY: which proxies' X-Forwarded-For gives the client address (per-address limits,
+   * logs): true = any, a comma list of addresses or CIDRs = those; unset = none.
+   */
+  trustProxy: boolean | string;
   /** Requests per tenant per window; 0 = no limit. */
   rateLimit: { max: number; windowMs: number };
   maxScheduledPerTenant: number;
@@ -66,20 +81,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsAllowedOrigins: originList(e.WS_ALLOWED_ORIGINS),
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    wsMaxClientsPerTenant: e.WS_MAX_CLIENTS_PER_TENANT,
     apiKeys: [
       ...parseApiKeys(e.API_KEYS ?? '', 'API_KEYS'),
       ...(e.API_KEYS_FILE ? parseApiKeys(readKeysFile(e.API_KEYS_FILE), 'API_KEYS_FILE') : []),
     ],
+    apiKeysRequired: e.API_KEYS_REQUIRED,
+    failedKeyLimit: e.FAILED_KEY_LIMIT,
+    trustProxy: trustProxyOf(e.TRUST_PROXY),
     rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     maxScheduledPerTenant: e.MAX_SCHEDULED_PER_TENANT,
     corsOrigins: parseOrigins(e.CORS_ORIGINS ?? ''),
   };
 }
 
+/** Errors about origins name the entry by position: a configuration error never echoes a URL. */
 function originList(value: string | undefined): string[] {
   const origins = (value ?? '').split(',').map((o) => o.trim().replace(/\/$/, '').toLowerCase()).filter(Boolean);
-  const bad = origins.find((o) => !ORIGIN.test(o));
-  if (bad) throw new ConfigError(`Invalid configuration: WS_ALLOWED_ORIGINS must be a comma list of origins like https://app.example.com (got "${bad}")`);
+  const bad = origins.findIndex((o) => !ORIGIN.test(o));
+  if (bad >= 0) {
+    throw new ConfigError(`Invalid configuration: WS_ALLOWED_ORIGINS entry ${bad + 1} is not an origin: use a comma list like https://app.example.com`);
+  }
   return origins;
 }
 
@@ -127,10 +149,15 @@ function readKeysFile(path: string): string {
 
 function parseOrigins(text: string): string[] {
   const origins = text.split(',').map((o) => o.trim()).filter((o) => o !== '');
-  for (const origin of origins) {
+  origins.forEach((origin, i) => {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
-      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entries must be * or scheme://host[:port] (got "${origin}")`);
+      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entry ${i + 1} must be * or scheme://host[:port]`);
     }
-  }
+  });
   return origins;
+}
+
+function trustProxyOf(value: string | undefined): boolean | string {
+  if (value === undefined || value === 'false') return false;
+  return value === 'true' ? true : value;
 }

@@ -23,6 +23,10 @@ export const Unauthorized = define(
   'A valid API key is required: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"',
 );
 export const RateLimited = define('RATE_LIMITED', 'Rate limit of %s requests per %s ms reached; retry in %s');
+export const TooManyFailedKeys = define(
+  'RATE_LIMITED',
+  'Too many requests with an unknown API key from this address; retry in %s s',
+);
 export const ScheduledLimitReached = define(
   'SCHEDULED_LIMIT_REACHED',
   'This tenant has %s scheduled messages, the most allowed; cancel some or wait for deliveries',
@@ -48,5 +52,9 @@ export class InvalidField extends Error {
   }
 }
 
+export const FeedClientLimitReached = define(
+  'FEED_CLIENT_LIMIT_REACHED',
+  'This tenant has %s live-feed connections open on this API instance, the most allowed; close one first',
+);
 export const OriginNotAllowed = define('ORIGIN_NOT_ALLOWED', 'Origin %s may not open the live feed');
 export const UpgradeRequired = define('UPGRADE_REQUIRED', 'GET /ws is a WebSocket: send an upgrade request');

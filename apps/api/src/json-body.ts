@@ -3,8 +3,9 @@ import { InvalidField } from './errors.js';
 
 /**
  * JSON bodies through Fastify's own parser (prototype-poisoning keys refused), and also refused
- * when an object names a key twice: JSON.parse would keep the last silently, and a proxy or log
- * reading the first would disagree with what was stored.
+ * when an object names a key twice (JSON.parse would keep the last silently, and a proxy or log
+ * reading the first would disagree with what was stored) or when a string or key is not
+ * well-formed Unicode (see `illFormedText`).
  */
 export function registerJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
@@ -18,6 +19,8 @@ export function registerJsonParser(app: FastifyInstance): void {
       }
       const duplicate = duplicateKey(text);
       if (duplicate !== null) return done(new InvalidField(`/${duplicate}`, 'appears more than once in one object'), undefined);
+      const illFormed = illFormedText(value);
+      if (illFormed !== null) return done(new InvalidField(illFormed, 'is not well-formed Unicode (a lone UTF-16 surrogate)'), undefined);
       done(null, value);
     });
   });
@@ -61,4 +64,32 @@ export function duplicateKey(text: string): string | null {
     }
   }
   return null;
+}
+
+/**
+ * JSON pointer of the first string or object key holding a lone UTF-16 surrogate (`"\ud800"`),
+ * or null. Such text cannot be encoded as UTF-8: Redis would get U+FFFD instead, and Lua's cjson
+ * refuses it outright, failing a write half-way through the request. Iterative: any depth.
+ */
+export function illFormedText(value: unknown): string | null {
+  const stack: { value: unknown; path: string }[] = [{ value, path: '' }];
+  while (stack.length > 0) {
+    const { value: current, path } = stack.pop()!;
+    if (typeof current === 'string') {
+      if (!current.isWellFormed()) return path || '/';
+    } else if (Array.isArray(current)) {
+      current.forEach((item, i) => stack.push({ value: item, path: `${path}/${i}` }));
+    } else if (current !== null && typeof current === 'object') {
+      for (const [key, item] of Object.entries(current)) {
+        const keyPath = `${path}/${pointerToken(key.toWellFormed())}`;
+        if (!key.isWellFormed()) return keyPath;
+        stack.push({ value: item, path: keyPath });
+      }
+    }
+  }
+  return null;
+}
+
+function pointerToken(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }

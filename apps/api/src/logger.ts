@@ -17,6 +17,43 @@ const REDACTED_PATHS = [
   '*.template',
 ];
 
+/** What a logged error keeps: what went wrong and where, never the data it was working on. */
+const ERROR_FIELDS = ['message', 'stack', 'code', 'statusCode', 'errno', 'syscall'] as const;
+const MAX_ERROR_DEPTH = 3;
+
+/**
+ * An error as a log line shows it: its type, message, stack and codes, and the same of its cause
+ * and of the errors it groups. Everything else is left out, because errors carry request data:
+ * ioredis puts the failed command and its arguments (phone numbers, message text) on `command`,
+ * ajv's validation errors the values they checked.
+ */
+export function safeError(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const err = value as Record<string, unknown>;
+  const safe: Record<string, unknown> = { type: value instanceof Error ? value.constructor.name : 'Object' };
+  for (const field of ERROR_FIELDS) {
+    const v = err[field];
+    if (typeof v === 'string' || typeof v === 'number') safe[field] = v;
+  }
+  if (depth < MAX_ERROR_DEPTH) {
+    if (err.cause !== undefined) safe.cause = safeError(err.cause, depth + 1);
+    for (const group of ['errors', 'previousErrors'] as const) {
+      const list = err[group];
+      if (Array.isArray(list)) safe[group] = list.slice(0, 10).map((e) => safeError(e, depth + 1));
+    }
+  }
+  return safe;
+}
+
+/** Errors logged under another key than `err` get the same treatment. */
+function withSafeErrors(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(object)) {
+    if (key !== 'err' && value instanceof Error) (copy ??= { ...object })[key] = safeError(value);
+  }
+  return copy ?? object;
+}
+
 /** Query parameters logged as sent; every other value (access_token, recipient…) is redacted. */
 const LOGGED_QUERY_PARAMS = new Set(['limit', 'cursor', 'channel', 'status', 'since', 'from', 'to']);
 
@@ -24,7 +61,9 @@ export function loggerOptions(level: string, stream?: DestinationStream): Logger
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    formatters: { log: withSafeErrors },
     serializers: {
+      err: safeError,
       req: (request: FastifyRequest) => ({
         method: request.method,
         url: loggableUrl(request.url),

@@ -32,16 +32,20 @@ export function validationDetails(errors: ErrorObject[]): ValidationDetail[] {
   const anyOf = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath);
   return errors
     .filter((e) => !anyOf.some((path) => e.schemaPath !== path && e.schemaPath.startsWith(path.replace(/\/anyOf$/, '/anyOf/'))))
+    // a bad key is reported by the rule it broke, which names the key; this is only its summary
+    .filter((e) => e.keyword !== 'propertyNames')
     .map((e) => ({ path: pathOf(e), message: messageOf(e) }));
 }
 
 function pathOf(e: ErrorObject): string {
+  if (e.propertyName !== undefined) return `${e.instancePath}/${e.propertyName.replaceAll('~', '~0').replaceAll('/', '~1')}`;
   if (e.keyword === 'required') return `${e.instancePath}/${String(e.params.missingProperty)}`;
   if (e.keyword === 'additionalProperties') return `${e.instancePath}/${String(e.params.additionalProperty)}`;
   return e.instancePath || '/';
 }
 
 function messageOf(e: ErrorObject): string {
+  if (e.propertyName !== undefined) return `as a key ${e.message ?? 'is invalid'}`;
   const description = (e.parentSchema as { description?: string } | undefined)?.description;
   switch (e.keyword) {
     case 'anyOf':

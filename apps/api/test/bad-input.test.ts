@@ -97,6 +97,7 @@ function bodyCases(method: 'POST' | 'PUT', url: () => string): Case[] {
     bad('metadata nested', { metadata: { a: { b: 1 } } }),
     bad('metadata as an array', { metadata: ['a'] }),
     bad('metadata over 2 KB', { metadata: { a: 'x'.repeat(1000), b: 'x'.repeat(1000), c: 'x'.repeat(100) } }),
+    bad('a metadata key of 65 characters', { metadata: { ['k'.repeat(65)]: 1 } }),
     bad('a template on sms', { channel: 'sms', message: undefined, template: { name: 'HX1', language: 'en_US' } }),
     bad('callbackUrl not http', { callbackUrl: 'javascript:alert(1)' }),
     raw('sendAt 1e400 (Infinity)', JSON.stringify({ ...base, sendAt: 1 }).replace('"sendAt":1', '"sendAt":1e400'), 400, 'VALIDATION_ERROR'),
@@ -121,7 +122,8 @@ function bodyCases(method: 'POST' | 'PUT', url: () => string): Case[] {
   ];
 }
 
-const MALFORMED_IDS = ['abc', '01j0000000000000000000000a', '01J00000000000000000000000X', '%00', '..%2F..%2Fetc', '%F0%9F%92%A5', "1'%20OR%20'1'='1", 'x'.repeat(300)];
+// 5000 characters: beyond the router's maxParamLength (2048)
+const MALFORMED_IDS = ['abc', '01j0000000000000000000000a', '01J00000000000000000000000X', '%00', '..%2F..%2Fetc', '%F0%9F%92%A5', "1'%20OR%20'1'='1", 'x'.repeat(300), 'x'.repeat(5000)];
 
 function idCases(): Case[] {
   return MALFORMED_IDS.flatMap((id) => [
@@ -217,6 +219,19 @@ describe('bad input changes nothing and gets a clean 4xx', () => {
     const error = response.json();
     expect(error.code).toBe('VALIDATION_ERROR');
     expect(error.details.map((d: { path: string }) => d.path)).toEqual(expect.arrayContaining(['/recipient']));
+  });
+
+  it('names the metadata key that is too long, and takes one of 64 characters', async () => {
+    const long = 'k'.repeat(65);
+    const refused = await app.inject(withBody('POST', '/scheduled', newMessage({ metadata: { [long]: 1 } })));
+    expect(refused.json().details).toEqual([{ path: `/metadata/${long}`, message: 'as a key must NOT have more than 64 characters' }]);
+    const ok = await app.inject(withBody('POST', '/scheduled', newMessage({ metadata: { ['k'.repeat(64)]: 1 } })));
+    expect(ok.statusCode).toBe(201);
+  });
+
+  it('answers an over-long id like any malformed one', async () => {
+    const response = await app.inject({ url: `/scheduled/${'x'.repeat(5000)}`, headers: auth });
+    expect(response.json()).toEqual({ statusCode: 404, code: 'MESSAGE_NOT_FOUND', error: 'Not Found', message: `Message ${'x'.repeat(64)} not found` });
   });
 
   it('counts message length in characters as users see them: 4096 emoji pass, 4097 fail', async () => {

@@ -10,16 +10,16 @@ export const TWO_TENANTS = `tenant-a:${KEY_A},tenant-b:${KEY_B}`;
 
 export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
-/** `buildTestApp`, with its log lines (debug and up) collected into `logs` when given. */
-export async function buildTestApi(prefix: string, env: Record<string, string> = {}, logs?: string[]) {
-  if (!logs) return buildTestApp(prefix, env);
+/** `buildTestApp`, with its log lines (debug and up) collected into `logs` when given; `url`: another Redis. */
+export async function buildTestApi(prefix: string, env: Record<string, string> = {}, logs?: string[], url = redisUrl()) {
+  if (!logs) return buildTestApp(prefix, env, url);
   const stream = new Writable({
     write(chunk, _encoding, done) {
       logs.push(...String(chunk).split('\n').filter(Boolean));
       done();
     },
   });
-  return buildTestApp(prefix, { LOG_LEVEL: 'debug', ...env }, redisUrl(), stream);
+  return buildTestApp(prefix, { LOG_LEVEL: 'debug', ...env }, url, stream);
 }
 
 export function newMessage(over: Record<string, unknown> = {}) {

@@ -101,7 +101,7 @@ describe('Idempotency-Key on POST /scheduled', () => {
   it('answers 409 while a request with the key is in flight on any instance', async () => {
     const body = newMessage({ message: 'in flight' });
     const elsewhere = new IdempotencyStore(redis, app.store.keys, { pendingMs: 30_000, keepMs: 60_000 });
-    const claim = await elsewhere.begin('tenant-a', 'in-flight', createHash('sha256').update(canonicalJson(body)).digest('hex'));
+    const claim = await elsewhere.begin('tenant-a', 'in-flight', createHash('sha256').update(canonicalJson(body)).digest('hex'), app.store.newMessageId());
     expect(claim.state).toBe('claimed');
     const before = await fingerprint(redis, prefix);
     const duplicate = await post(KEY_A, 'in-flight', body);

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '@punctual/shared';
+import { loadConfig } from '../src/config.js';
 import { deletePrefix, uniquePrefix } from '../../../test-support/redis.js';
 import { KEY_A, KEY_B, TWO_TENANTS, bearer, buildTestApi, newMessage } from './helpers.js';
 
@@ -96,5 +98,34 @@ describe('logs', () => {
     for (const l of lines()) if (l.msg === 'request completed') perRequest.set(l.reqId!, (perRequest.get(l.reqId!) ?? 0) + 1);
     expect([...perRequest.values()].every((n) => n === 1)).toBe(true);
     expect(lines().some((l) => l.msg === 'incoming request')).toBe(false);
+  });
+});
+
+describe('configuration errors', () => {
+  const errorOf = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error(`no error for ${JSON.stringify(env)}`);
+  };
+
+  it.each([
+    ['REDIS_URL', 'http://admin:hunter2-pw@redis.internal:6379', 'hunter2-pw'],
+    ['ADMIN_API_KEY', 'short-s3cret', 'short-s3cret'],
+    ['REDIS_CLUSTER_NODES', 'user:pw-77@node-1:99999', 'pw-77'],
+    ['CORS_ORIGINS', 'https://ok.example.com,ftp://user:pw-88@x.example.com', 'pw-88'],
+    ['WS_ALLOWED_ORIGINS', 'https://user:pw-99@x.example.com/path', 'pw-99'],
+  ])('name %s without printing its value', (name, value, secret) => {
+    const message = errorOf({ [name]: value });
+    expect(message).toMatch(new RegExp(`^Invalid configuration: ${name} `));
+    expect(message).not.toContain(secret);
+  });
+
+  it('print the value of a number or a fixed choice, which helps and cannot be a secret', () => {
+    expect(errorOf({ PORT: 'eighty' })).toBe('Invalid configuration: PORT expected integer (got "eighty")');
+    expect(errorOf({ LOG_LEVEL: 'loud' })).toMatch(/^Invalid configuration: LOG_LEVEL .*\(got "loud"\)$/);
   });
 });

@@ -1,4 +1,4 @@
-import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
 /** Raised for a bad configuration value; the message is one line a user can act on. */
@@ -40,7 +40,8 @@ export const CommonEnv = {
 
 /**
  * Reads the variables a schema names from an environment: defaults applied, strings converted,
- * the first bad value reported as `NAME: problem (got "value")`. Empty strings count as unset.
+ * the first bad value reported as `NAME problem`, with `(got "value")` only for numbers, switches
+ * and fixed choices: text may be a secret or a URL carrying credentials. Empty strings count as unset.
  */
 export function parseEnv<P extends TProperties>(
   schema: TObject<P>,
@@ -55,7 +56,9 @@ export function parseEnv<P extends TProperties>(
   const error = Value.Errors(schema, value).First();
   if (error) {
     const name = error.path.replace(/^\//, '');
-    throw new ConfigError(`Invalid configuration: ${name} ${error.message.toLowerCase()} (got "${raw[name] ?? ''}")`);
+    const property = schema.properties[name];
+    const shown = property && isHarmless(property) ? ` (got "${String(env[name] ?? '').slice(0, 40)}")` : '';
+    throw new ConfigError(`Invalid configuration: ${name} ${error.message.toLowerCase()}${shown}`);
   }
   return value as Static<TObject<P>>;
 }
@@ -91,6 +94,13 @@ export function commonConfig(e: CommonValues): CommonConfig {
   };
 }
 
+/** A number, a switch or one of fixed words: a value that is never a secret or a URL. */
+function isHarmless(schema: TSchema): boolean {
+  if (schema.type === 'integer' || schema.type === 'number' || schema.type === 'boolean') return true;
+  const choices = schema.anyOf as TSchema[] | undefined;
+  return Array.isArray(choices) && choices.every((choice) => choice.const !== undefined);
+}
+
 /** A Redis Cluster node to start discovery from. */
 export interface ClusterNodeAddress {
   host: string;
@@ -106,11 +116,11 @@ export function clusterNodesOf(e: { REDIS_URL?: string; REDIS_CLUSTER_NODES?: st
   if (e.REDIS_URL !== undefined) {
     throw new ConfigError('Invalid configuration: set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
   }
-  return e.REDIS_CLUSTER_NODES.split(',').map((entry) => {
+  return e.REDIS_CLUSTER_NODES.split(',').map((entry, i) => {
     const colon = entry.lastIndexOf(':');
     const port = Number(entry.slice(colon + 1));
     if (port < 1 || port > 65535) {
-      throw new ConfigError(`Invalid configuration: REDIS_CLUSTER_NODES port must be 1-65535 (got "${entry}")`);
+      throw new ConfigError(`Invalid configuration: REDIS_CLUSTER_NODES entry ${i + 1}: port must be 1-65535`);
     }
     return { host: entry.slice(0, colon), port };
   });

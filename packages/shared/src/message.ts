@@ -52,10 +52,16 @@ export const SendAtInput = Type.Union(
   ],
   { description: 'When to deliver: epoch ms or ISO-8601 with offset; past or now = immediately' },
 );
+export const MAX_METADATA_KEY_LENGTH = 64;
+/** `propertyNames` says the key limit: ajv ignores the key schema Type.Record is given. */
 export const Metadata = Type.Record(
-  Type.String({ maxLength: 64 }),
+  Type.String({ maxLength: MAX_METADATA_KEY_LENGTH }),
   Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]),
-  { maxProperties: 32, description: 'Small flat object (at most 2 KB as JSON)' },
+  {
+    maxProperties: 32,
+    propertyNames: { maxLength: MAX_METADATA_KEY_LENGTH },
+    description: `Small flat object (at most 2 KB as JSON; keys at most ${MAX_METADATA_KEY_LENGTH} characters)`,
+  },
 );
 export const Template = Type.Object(
   {

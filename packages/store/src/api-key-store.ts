@@ -20,6 +20,9 @@ export function hashApiKey(key: string): string {
 /**
  * The API keys created with `pnpm keys`, in one Redis hash under the prefix. A lookup is one
  * HGET by the presented key's hash, so no comparison ever runs on the key's characters.
+ *
+ * Creating the first key also sets a marker that is never removed: from then on the deployment
+ * requires keys, even once every key has been revoked (revoking the last key never reopens it).
  */
 export class ApiKeyStore {
   constructor(
@@ -32,8 +35,25 @@ export class ApiKeyStore {
     if (!TENANT.test(tenant)) throw new Error(`tenant must match ${TENANT_PATTERN}`);
     const key = `pk_${randomBytes(24).toString('base64url')}`;
     const entry: ApiKeyEntry = { id: `key_${randomBytes(6).toString('hex')}`, tenant, createdAt: now.toISOString() };
-    await this.redis.hset(this.keys.apiKeys(), hashApiKey(key), JSON.stringify(entry));
+    // one slot ({prefix}), one transaction: no key exists without the marker
+    const results = await this.redis
+      .multi()
+      .hset(this.keys.apiKeys(), hashApiKey(key), JSON.stringify(entry))
+      .set(this.requiredMarker(), entry.createdAt, 'NX')
+      .exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
     return { key, entry };
+  }
+
+  /**
+   * Whether this deployment requires API keys: a key was created here once (revoked since or
+   * not). A store that has keys but no marker (made before the marker existed) gets it now.
+   */
+  async required(): Promise<boolean> {
+    const [marked, count] = await Promise.all([this.redis.exists(this.requiredMarker()), this.count()]);
+    if (marked === 0 && count > 0) await this.redis.set(this.requiredMarker(), new Date().toISOString(), 'NX');
+    return marked > 0 || count > 0;
   }
 
   async list(): Promise<ApiKeyEntry[]> {
@@ -61,7 +81,18 @@ export class ApiKeyStore {
     return json ? (JSON.parse(json) as ApiKeyEntry) : null;
   }
 
+  /** The entries of several key hashes at once (null where there is none), in their order. */
+  async findMany(keyHashes: string[]): Promise<(ApiKeyEntry | null)[]> {
+    if (keyHashes.length === 0) return [];
+    const found = await this.redis.hmget(this.keys.apiKeys(), ...keyHashes);
+    return found.map((json) => (json ? (JSON.parse(json) as ApiKeyEntry) : null));
+  }
+
   count(): Promise<number> {
     return this.redis.hlen(this.keys.apiKeys());
+  }
+
+  private requiredMarker(): string {
+    return `${this.keys.apiKeys()}:required-since`;
   }
 }

@@ -112,3 +112,16 @@ export function defineScripts(redis: RedisClient, scripts: Record<string, string
     if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 1, lua });
   }
 }
+
+export function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
+
+/**
+ * Loads every script defined on a connection into the server (each master of a Cluster): after
+ * a NOSCRIPT inside a MULTI, where the client cannot resend a script by itself.
+ */
+export async function loadAllScripts(redis: RedisClient): Promise<void> {
+  const scripts = Object.values((redis as unknown as { scriptsSet: Record<string, { lua: string }> }).scriptsSet);
+  await Promise.all(dataNodes(redis).map((node) => Promise.all(scripts.map((script) => node.script('LOAD', script.lua)))));
+}

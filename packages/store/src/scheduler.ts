@@ -3,7 +3,7 @@ import { MessageStore, type MessagePatch, type NewMessage, type Transition } fro
 import { DeliveryQueues } from './delivery-queues.js';
 import { CallbackQueues } from './callback-queues.js';
 import type { Keyspace } from './keys.js';
-import type { RedisClient } from './redis.js';
+import { isNoScript, loadAllScripts, type RedisClient } from './redis.js';
 import { isWellFormedText, toRecord } from './record.js';
 
 export interface SchedulerOptions {
@@ -35,7 +35,10 @@ export class Scheduler {
   private readonly cap: number;
   private readonly partitions: number;
 
-  private constructor(redis: RedisClient, options: SchedulerOptions) {
+  private constructor(
+    private readonly redis: RedisClient,
+    options: SchedulerOptions,
+  ) {
     this.store = new MessageStore(redis, options);
     this.deliveries = new DeliveryQueues(options.keyspace, redis);
     this.callbacks = new CallbackQueues(options.keyspace, redis);
@@ -69,10 +72,21 @@ export class Scheduler {
     if (await this.atCapElsewhere(tenant)) return { ok: false, reason: 'quota' };
     const messageId = id ?? this.store.newMessageId(now);
     const fields = this.store.newFields(tenant, messageId, input, now);
-    const tx = await this.deliveries.transaction();
-    this.store.scheduleIn(tx, fields, this.cap, now);
-    this.deliveries.enqueueIn(tx, messageId, input.sendAt);
-    const replies = (await tx.exec()) ?? [];
+    const write = async () => {
+      const tx = await this.deliveries.transaction();
+      this.store.scheduleIn(tx, fields, this.cap, now);
+      this.deliveries.enqueueIn(tx, messageId, input.sendAt);
+      return (await tx.exec().catch(unwrapExecAbort)) ?? [];
+    };
+    let replies = await write();
+    if (replies.some(([err]) => isNoScript(err))) {
+      // Redis lost its script cache (restart, SCRIPT FLUSH, a first EVAL refused for memory):
+      // inside a MULTI the client cannot resend the script itself, so load them and finish
+      await loadAllScripts(this.redis);
+      const recordWritten = replies[0]?.[0] === null && MessageStore.scheduleOutcome(replies[0][1]) === 'ok';
+      if (recordWritten) await this.deliveries.enqueue(messageId, input.sendAt);
+      else replies = await write();
+    }
     const [scriptError, reply] = replies[0] ?? [new Error('schedule: no reply')];
     if (scriptError) {
       // refused before its first write (OOM, or an error it checks first): so was the job's script
@@ -167,4 +181,13 @@ export class Scheduler {
 /** The API refuses such text with a 400 first; this keeps it from ever reaching a script. */
 function assertWellFormed(input: object): void {
   if (!isWellFormedText(input)) throw new TypeError('text with a lone UTF-16 surrogate cannot be stored');
+}
+
+/**
+ * A MULTI Redis refused while queueing (OOM, READONLY…) fails as EXECABORT: rethrow the reason
+ * Redis gave for the first refused command, so callers see what happened.
+ */
+function unwrapExecAbort(err: unknown): never {
+  const previous = (err as { previousErrors?: unknown[] }).previousErrors;
+  throw previous?.[0] ?? err;
 }

@@ -86,6 +86,15 @@ describe('a transition that fails at its first error point changes nothing', () 
     await expectUnchanged(() => scheduler.schedule('acme', message({ message: 'x\udc00y' }), Date.now()));
   });
 
+  it('a script cache Redis lost (SCRIPT FLUSH) inside the schedule MULTI: still stored whole, once', async () => {
+    await schedule();
+    await redis.script('FLUSH');
+    const record = await schedule();
+    expect(await scheduler.store.get('acme', record.id)).toEqual(record);
+    expect(await scheduler.deliveries.of(record.id).getJob(record.id)).toBeDefined();
+    expect((await scheduler.store.list('acme', 'scheduled', { limit: 500 })).messages.filter((m) => m.id === record.id)).toHaveLength(1);
+  });
+
   it('Redis out of memory: a new message (record, lists, feed, job) is refused whole', async () => {
     const scheduled = await schedule();
     const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);

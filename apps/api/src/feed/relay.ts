@@ -35,6 +35,8 @@ export interface FeedRelayOptions {
 export interface FeedSubscription extends FeedFilter {
   /** Resume point, one stream id per partition; absent = from now on. */
   since?: string[];
+  /** sha256 of the key-store key the client authenticated with; '' for any other credential. */
+  keyHash?: string;
 }
 
 const READ_BATCH = 1000;
@@ -91,9 +93,10 @@ export class FeedRelay {
   }
 
   /** Sends the feed to a client: from now on, or everything after `since` first. */
-  subscribe(socket: WebSocket, { since, ...filter }: FeedSubscription): FeedSubscriber {
+  subscribe(socket: WebSocket, { since, keyHash = '', ...filter }: FeedSubscription): FeedSubscriber {
     const subscriber = new FeedSubscriber(socket, {
       filter,
+      keyHash,
       start: since ?? this.positions,
       catchingUp: since !== undefined,
       maxBufferedBytes: this.options.maxBufferedBytes,
@@ -110,6 +113,24 @@ export class FeedRelay {
     socket.on('close', () => this.remove(subscriber));
     if (since) void this.catchUp(subscriber);
     return subscriber;
+  }
+
+  /** The key-store keys open clients authenticated with. */
+  keyHashes(): Set<string> {
+    const hashes = new Set<string>();
+    for (const subscriber of this.subscribers) if (subscriber.keyHash !== '') hashes.add(subscriber.keyHash);
+    return hashes;
+  }
+
+  /** Closes every client that matches (their credential no longer holds); how many there were. */
+  dropWhere(matches: (subscriber: FeedSubscriber) => boolean, code: number, reason: string): number {
+    let dropped = 0;
+    for (const subscriber of [...this.subscribers]) {
+      if (!matches(subscriber)) continue;
+      subscriber.drop(code, reason);
+      dropped++;
+    }
+    return dropped;
   }
 
   async close(): Promise<void> {
@@ -202,8 +223,13 @@ export class FeedRelay {
       if (!subscriber.open || this.closed) return false;
       if (entries.length === 0) return true;
       for (const [id, flat] of entries) {
-        const event = relayed(id, flat);
-        if (event) subscriber.deliver(partition, event);
+        // another tenant's event is passed over unparsed: a replay costs what the client's own events cost
+        if (fieldValue(flat, 'tenant') !== subscriber.filter.tenant) {
+          subscriber.passOver(partition, id);
+        } else {
+          const event = relayed(id, flat);
+          if (event) subscriber.deliver(partition, event);
+        }
         after = id;
       }
       await subscriber.written();

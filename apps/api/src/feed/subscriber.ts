@@ -22,6 +22,8 @@ export interface FeedFilter {
 }
 
 export const CLOSE_TOO_SLOW = 1013;
+/** The credential the client connected with no longer holds (revoked key, open dev mode ended). */
+export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_FEED_UNAVAILABLE = 1011;
 
@@ -43,6 +45,8 @@ export class FeedSubscriber {
   private readonly positions: string[];
   private readonly orders: string[];
   readonly filter: FeedFilter;
+  /** sha256 of the key-store key the client authenticated with; '' for any other credential. */
+  readonly keyHash: string;
   private readonly maxBufferedBytes: number;
   private readonly onDrop: (subscriber: FeedSubscriber) => void;
 
@@ -50,6 +54,7 @@ export class FeedSubscriber {
     readonly socket: WebSocket,
     options: {
       filter: FeedFilter;
+      keyHash: string;
       /** Position in each partition's stream to send after. */
       start: readonly string[];
       /** Whether the client first catches up from Redis (a resume), holding live events meanwhile. */
@@ -59,6 +64,7 @@ export class FeedSubscriber {
     },
   ) {
     this.filter = options.filter;
+    this.keyHash = options.keyHash;
     this.maxBufferedBytes = options.maxBufferedBytes;
     this.onDrop = options.onDrop;
     this.positions = [...options.start];
@@ -103,6 +109,14 @@ export class FeedSubscriber {
     if (!this.wants(event)) return;
     const eventId = this.positions.length === 1 ? event.id : formatFeedCursor(this.positions);
     this.send(event.head + eventId + event.tail);
+  }
+
+  /** Moves past an event this client may not see, as `deliver` does with one it filters out. */
+  passOver(partition: number, id: string): void {
+    const order = streamIdOrder(id);
+    if (order <= this.orders[partition]!) return;
+    this.orders[partition] = order;
+    this.positions[partition] = id;
   }
 
   sendResync(): void {

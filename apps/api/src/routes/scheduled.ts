@@ -62,7 +62,14 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
     },
     async (request, reply) => {
       const now = Date.now();
-      const result = await app.scheduler.schedule(request.tenant, toNewMessage(request.body, now), now);
+      // an idempotent request's message id is reserved with its key: a retry reuses it
+      const id = request.idempotentMessageId || undefined;
+      const result = await app.scheduler.schedule(request.tenant, toNewMessage(request.body, now), now, { id });
+      if (!result.ok && result.reason === 'exists' && id) {
+        // an earlier attempt with this key stored it (then failed or timed out): the same answer again
+        const existing = await app.store.get(request.tenant, id);
+        if (existing) return reply.code(201).header('idempotent-replayed', 'true').send({ success: true, id, data: existing });
+      }
       if (!result.ok) throw new ScheduledLimitReached(maxScheduledPerTenant);
       const { record } = result;
       bindLog(reply, { messageId: record.id });

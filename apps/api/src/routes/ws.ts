@@ -2,20 +2,25 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { FeedQuery } from '@punctual/shared';
 import { parseFeedCursor } from '@punctual/store';
-import { InvalidField, OriginNotAllowed, UpgradeRequired } from '../errors.js';
+import { FeedClientLimitReached, InvalidField, OriginNotAllowed, UpgradeRequired } from '../errors.js';
+import { FeedClientLimit } from '../feed/client-limit.js';
 
 export interface FeedRouteOptions {
   /** Browser origins allowed to connect; empty = any. */
   allowedOrigins: string[];
+  /** WS_MAX_CLIENTS_PER_TENANT: open connections a tenant may have on this instance. */
+  maxClientsPerTenant: number;
 }
 
 /**
  * The live feed. Everything that can refuse a client (origin, query, auth) runs as a hook
  * before the upgrade, so a refusal is a plain HTTP answer in the usual error shape.
  */
-const ws: FastifyPluginAsyncTypebox<FeedRouteOptions> = async (app, { allowedOrigins }) => {
+const ws: FastifyPluginAsyncTypebox<FeedRouteOptions> = async (app, { allowedOrigins, maxClientsPerTenant }) => {
   const allowed = new Set(allowedOrigins);
   const partitions = app.store.keys.partitions;
+  const limit = new FeedClientLimit(maxClientsPerTenant);
+  const slots = new WeakMap<FastifyRequest, () => void>();
 
   // No Origin header is a non-browser client, which a browser's cross-site page cannot pose as.
   const checkOrigin = async (request: FastifyRequest) => {
@@ -43,13 +48,22 @@ const ws: FastifyPluginAsyncTypebox<FeedRouteOptions> = async (app, { allowedOri
     onRequest: checkOrigin,
     preHandler: async (request) => {
       resumePoint(request.query.since);
+      if (!request.ws) return;
+      const release = limit.reserve(request.tenant);
+      if (!release) throw new FeedClientLimitReached(limit.max);
+      slots.set(request, release);
+      // an upgrade that fails after this point closes the connection: the slot comes back then
+      request.raw.socket?.once('close', release);
     },
     handler: async () => {
       throw new UpgradeRequired();
     },
     wsHandler: (socket, request) => {
+      const release = slots.get(request);
+      if (release) socket.once('close', release);
       app.feed.subscribe(socket, {
         tenant: request.tenant,
+        keyHash: request.storeKeyHash,
         channel: request.query.channel,
         status: request.query.status,
         since: resumePoint(request.query.since),

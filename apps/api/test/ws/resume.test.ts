@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildTestApp } from '../../../../test-support/apps.js';
@@ -107,6 +107,34 @@ describe('one partition', () => {
       expect(status, since).toBe(400);
       expect(body).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR', error: 'Bad Request' });
       expect(body.message).toContain('since');
+    }
+  });
+});
+
+describe('a tenant among busier ones', () => {
+  it("parses only the client's own tenant's events when it replays", async () => {
+    // an API of its own: the other tests count what the stream retains
+    const api = await startApi();
+    const since = (await redis.xrevrange(api.stream(), '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+    const own = await schedule(api.app);
+    // thousands of another tenant's events after it: a copy of the real entry, tenant changed
+    const [[, fields]] = (await redis.xrevrange(api.stream(), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const theirs = fields!.map((v, i) => (fields![i - 1] === 'tenant' ? 'someone-else' : v));
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < 3000; i++) pipeline.xadd(api.stream(), '*', ...theirs);
+    await pipeline.exec();
+    const last = await schedule(api.app);
+
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const client = await FeedClient.inject(api.app, `/ws?since=${since}`);
+      await client.waitForEvent('messageScheduled', last);
+      expect(client.frames.map((f) => f.data?.id)).toEqual([own, last]);
+      // the frames this client got, and a little besides: not one per event of the other tenant
+      expect(parse.mock.calls.length).toBeLessThan(100);
+      await client.close();
+    } finally {
+      parse.mockRestore();
     }
   });
 });

@@ -5,7 +5,7 @@ import { registerFleetMetrics } from '../../fleet-metrics.js';
 
 export interface ApiMetrics {
   registry: Registry;
-  /** WebSocket feed clients of this instance: the feed calls inc() on open and dec() on close. */
+  /** WebSocket feed clients of this instance, read from the feed relay at every scrape. */
   wsClients: Gauge;
 }
 
@@ -53,8 +53,11 @@ export default fp(
       name: 'punctual_ws_clients',
       help: 'WebSocket feed clients connected to this API instance',
       registers: [registry],
+      collect() {
+        this.set(app.feed.clientCount);
+      },
     });
     app.decorate('metrics', { registry, wsClients });
   },
-  { name: 'metrics', dependencies: ['messages'] },
+  { name: 'metrics', dependencies: ['messages', 'feed'] },
 );

@@ -3,12 +3,13 @@ import { pino } from 'pino';
 import { CHANNELS, ConfigError } from '@punctual/shared';
 import { configuredRedisTarget, describeRedisTarget, discoverRedis, type EmbeddedRedis } from '@punctual/store';
 import { loadConfig } from './config.js';
+import { SAFE_SERIALIZERS } from './log-redaction.js';
 import { lockDurationFor, startDeliveryWorker } from './worker.js';
 import { startHealthServer } from './health-server.js';
 
 async function main() {
   const config = loadConfig();
-  const log = pino({ level: config.logLevel, base: { service: 'worker' } });
+  const log = pino({ level: config.logLevel, base: { service: 'worker' }, serializers: SAFE_SERIALIZERS });
   let embedded: EmbeddedRedis | undefined;
   const configured = configuredRedisTarget(config);
   if (!configured) embedded = await discoverRedis('.data/redis');

@@ -25,6 +25,7 @@ import { startDueAlarm } from './due-alarm.js';
 import { createWorkerMetrics } from './metrics.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
+import { withSafeErrors } from './log-redaction.js';
 
 /**
  * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
@@ -67,9 +68,11 @@ export interface DeliveryWorker {
 }
 
 /** Starts one delivery and one callback BullMQ worker per partition, the reconciler and the due alarms. */
-export async function startDeliveryWorker({ config, redis: target, log, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
+export async function startDeliveryWorker({ config, redis: target, log: givenLog, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
+  // Redis client errors quote the failed command's arguments: every error logged below is stripped of them
+  const log = withSafeErrors(givenLog);
   const redis = createRedisConnection(target, 'worker');
-  redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
+  redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   await connectRedis(redis, 30_000);
   await warnOnLowHz(redis, log);
 
@@ -115,7 +118,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
       }),
   );
   for (const worker of workers) {
-    worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
+    worker.on('error', (err) => log.warn({ err }, 'worker error'));
     worker.on('failed', (job, err) => log.error({ messageId: job?.id, err }, 'delivery job failed unexpectedly'));
   }
   // Their own queue and workers: a slow or dead callback receiver never holds up a delivery.
@@ -129,7 +132,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
       }),
   );
   for (const worker of callbackWorkers) {
-    worker.on('error', (err) => log.warn({ err: err.message }, 'callback worker error'));
+    worker.on('error', (err) => log.warn({ err }, 'callback worker error'));
     worker.on('failed', (job, err) => {
       const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
       log[final ? 'warn' : 'info']({ messageId: job?.data.record.id, attempt: job?.attemptsMade, error: err.message }, final ? 'callback given up' : 'callback will be retried');

@@ -5,6 +5,7 @@ import { toRecord, type MessageStore, type StoredFields } from '@punctual/store'
 import type { ChannelRegistry } from '../channels/registry.js';
 import { ProviderError, type OutboundMessage } from '../channels/provider.js';
 import type { CallbackQueues } from '../callbacks/callback-queues.js';
+import { privateValuesOf, redactText } from '../log-redaction.js';
 
 export interface DeliverDeps {
   store: MessageStore;
@@ -62,7 +63,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     ({ providerMessageId } = await provider.send(outbound(fields)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
-    return handleRefusal(failure, job, token, record.attempts, record.channel, deps, log);
+    return handleRefusal(failure, job, token, record.attempts, record.channel, deps, log, fields);
   }
   // A Redis error from here fails the job; the reconciler enqueues the `sending` message again
   // after its grace period and the message is sent again (at least once to the provider).
@@ -78,25 +79,26 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
  * A 429 gives the attempt back and pauses the queue; a permanent error, or a transient one on the
  * last attempt, fails the message; any other transient error retries after a backoff.
  */
-async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, attempts: number, channel: Channel, deps: DeliverDeps, log: Logger) {
+async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, attempts: number, channel: Channel, deps: DeliverDeps, log: Logger, fields: StoredFields) {
   const { id } = job.data;
+  const error = redactText(failure.message, privateValuesOf(fields));
   if (failure.rateLimited) {
     const pauseMs = Math.min(MAX_RATE_LIMIT_PAUSE_MS, Math.max(MIN_RATE_LIMIT_PAUSE_MS, failure.retryAfterMs ?? RATE_LIMIT_PAUSE_MS));
     await deps.store.releaseClaim(id, Date.now(), failure.message);
     await deps.rateLimit(id, pauseMs);
-    log.warn({ error: redactNumbers(failure.message), pauseMs }, 'provider rate limit: queue paused, attempt not counted');
+    log.warn({ error, pauseMs }, 'provider rate limit: queue paused, attempt not counted');
     throw Worker.RateLimitError();
   }
   if (!failure.transient || attempts >= deps.maxAttempts) {
     const failed = await deps.store.markFailed(id, Date.now(), failure.message);
-    log.warn({ error: redactNumbers(failure.message) }, 'delivery failed');
+    log.warn({ error }, 'delivery failed');
     deps.observe?.attempt(channel, 'failed');
     if (failed) await deps.callbacks.notify('messageFailed', failed);
     return;
   }
   const nextAt = Date.now() + Math.max(deps.backoff(attempts), failure.retryAfterMs ?? 0);
   await deps.store.markRetrying(id, Date.now(), failure.message, nextAt);
-  log.info({ error: redactNumbers(failure.message), nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
+  log.info({ error, nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
   deps.observe?.attempt(channel, 'retried');
   return redelay(job, token, nextAt);
 }
@@ -127,11 +129,6 @@ function outbound(fields: StoredFields): OutboundMessage {
   if (fields.message !== undefined) message.message = fields.message;
   if (fields.template !== undefined) message.template = JSON.parse(fields.template);
   return message;
-}
-
-/** Providers quote the recipient in some errors ("The 'To' number +1555… is not valid"): logs never carry it. */
-function redactNumbers(text: string): string {
-  return text.replace(/\+?\d{7,15}/g, '[number]');
 }
 
 function errorText(err: unknown): string {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -24,6 +24,8 @@ const WorkerEnv = Type.Object({
   WHATSAPP_PHONE_NUMBER_ID: Type.Optional(Type.String({ pattern: '^[0-9]{1,32}$' })),
   WHATSAPP_BASE_URL: BaseUrl('https://graph.facebook.com/v21.0'),
   CALLBACK_SECRET: Secret,
+  /** `tenant:secret,…`; parsed below, so a malformed entry is reported without its secret. */
+  CALLBACK_SECRETS: Type.Optional(Type.String()),
   CALLBACK_ALLOW_PRIVATE: EnvBool(false),
 });
 type WorkerEnv = Static<typeof WorkerEnv>;
@@ -66,7 +68,15 @@ export interface WorkerConfig {
   providerTimeoutMs: number;
   twilio?: TwilioConfig;
   whatsappCloud?: WhatsAppCloudConfig;
-  callbacks: { secret?: string; allowPrivate: boolean };
+  callbacks: CallbackConfig;
+}
+
+export interface CallbackConfig {
+  /** CALLBACK_SECRET: signs the callbacks of tenants without their own secret; unset = unsigned. */
+  secret?: string;
+  /** CALLBACK_SECRETS: tenant → the secret that signs that tenant's callbacks. */
+  tenantSecrets: ReadonlyMap<string, string>;
+  allowPrivate: boolean;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -89,8 +99,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     twilio: twilioConfig(e),
     whatsappCloud: whatsAppCloudConfig(e),
-    callbacks: { secret: e.CALLBACK_SECRET, allowPrivate: e.CALLBACK_ALLOW_PRIVATE },
+    callbacks: {
+      secret: e.CALLBACK_SECRET,
+      tenantSecrets: tenantSecrets(e.CALLBACK_SECRETS),
+      allowPrivate: e.CALLBACK_ALLOW_PRIVATE,
+    },
   };
+}
+
+const TENANT = new RegExp(TENANT_PATTERN);
+
+/** `tenant:secret` pairs separated by commas (as API_KEYS); errors name the entry by position, never its secret. */
+function tenantSecrets(list: string | undefined): Map<string, string> {
+  const secrets = new Map<string, string>();
+  if (list === undefined) return secrets;
+  const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(':');
+    const tenant = entry.slice(0, colon);
+    const secret = entry.slice(colon + 1);
+    if (colon < 0 || !TENANT.test(tenant) || secret === '' || /\s/.test(secret)) {
+      throw incomplete(`CALLBACK_SECRETS entry ${i + 1} must be tenant:secret (tenant matching ${TENANT_PATTERN}, secret not empty, without spaces)`);
+    }
+    if (secrets.has(tenant)) throw incomplete(`CALLBACK_SECRETS names tenant ${tenant} twice (entry ${i + 1})`);
+    secrets.set(tenant, secret);
+  });
+  return secrets;
 }
 
 /** All of a Twilio account or none of it: a half-configured provider would fail every message. */

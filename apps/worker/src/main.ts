@@ -17,7 +17,13 @@ async function main() {
   const worker = await startDeliveryWorker({ config, redis, log });
   const health = await startHealthServer(worker.redis, config.port, worker.metrics);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
-  if (!config.callbacks.secret) log.warn('CALLBACK_SECRET is unset: callbacks are sent without an X-Signature header');
+  const { secret, tenantSecrets } = config.callbacks;
+  if (tenantSecrets.size > 0) log.info({ tenants: [...tenantSecrets.keys()] }, 'callbacks of these tenants are signed with their own secret (CALLBACK_SECRETS)');
+  if (!secret) {
+    log.warn(tenantSecrets.size > 0
+      ? 'CALLBACK_SECRET is unset: callbacks of tenants not in CALLBACK_SECRETS are sent without an X-Signature header'
+      : 'CALLBACK_SECRET is unset: callbacks are sent without an X-Signature header');
+  }
   if (config.callbacks.allowPrivate) log.warn('CALLBACK_ALLOW_PRIVATE=true: callbacks may reach private and loopback addresses');
   log.info(
     {

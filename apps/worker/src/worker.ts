@@ -101,6 +101,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   const callbackDeps = {
     dispatcher: callbackAgent,
     secret: config.callbacks.secret,
+    tenantSecrets: config.callbacks.tenantSecrets,
     allowPrivate: config.callbacks.allowPrivate,
     timeoutMs: config.providerTimeoutMs,
   };
@@ -135,7 +136,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
     worker.on('error', (err) => log.warn({ err }, 'callback worker error'));
     worker.on('failed', (job, err) => {
       const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
-      log[final ? 'warn' : 'info']({ messageId: job?.data.record.id, attempt: job?.attemptsMade, error: err.message }, final ? 'callback given up' : 'callback will be retried');
+      log[final ? 'warn' : 'info']({ messageId: job?.data.record.id, tenant: job?.data.tenant, attempt: job?.attemptsMade, error: err.message }, final ? 'callback given up' : 'callback will be retried');
     });
   }
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));

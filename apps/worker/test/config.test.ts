@@ -32,7 +32,11 @@ describe('worker configuration', () => {
     expect(loadConfig(twilioEnv('https://api.twilio.com/')).twilio!.baseUrl).toBe('https://api.twilio.com');
     expect(loadConfig({ ...twilioEnv('x'), TWILIO_BASE_URL: '' }).twilio!.baseUrl).toBe('https://api.twilio.com');
     expect(loadConfig(whatsAppCloudEnv('')).whatsappCloud!.baseUrl).toBe('https://graph.facebook.com/v21.0');
-    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: 'true', CALLBACK_SECRET: 's3cret' }).callbacks).toEqual({ allowPrivate: true, secret: 's3cret' });
+    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE: 'true', CALLBACK_SECRET: 's3cret' }).callbacks).toEqual({
+      allowPrivate: true,
+      secret: 's3cret',
+      tenantSecrets: new Map(),
+    });
   });
 
   it('takes a Redis Cluster from REDIS_CLUSTER_NODES, never together with REDIS_URL', () => {
@@ -79,5 +83,26 @@ describe('worker configuration', () => {
     expect(lockDurationFor(10_000)).toBe(12_000);
     expect(lockDurationFor(1000)).toBe(6000);
     for (const timeout of [100, 5000, 10_000, 120_000]) expect(lockDurationFor(timeout)).toBeGreaterThan(timeout);
+  });
+
+  it('reads CALLBACK_SECRETS as tenant:secret pairs, and never prints a secret in its errors', () => {
+    const { callbacks } = loadConfig({ CALLBACK_SECRET: 'fallback', CALLBACK_SECRETS: ' acme:whsec_a:with-colon , globex.eu:whsec_b,' });
+    expect(callbacks.secret).toBe('fallback');
+    expect([...callbacks.tenantSecrets]).toEqual([
+      ['acme', 'whsec_a:with-colon'],
+      ['globex.eu', 'whsec_b'],
+    ]);
+    const bad = [
+      ['acme:s3cr3t-one,globex', 'Invalid configuration: CALLBACK_SECRETS entry 2 must be tenant:secret'],
+      ['acme:s3cr3t-one,:s3cr3t-two', 'entry 2 must be tenant:secret'],
+      ['acme:s3cr3t-one,bad{tenant}:s3cr3t-two', 'entry 2 must be tenant:secret'],
+      ['acme:s3cr3t one', 'entry 1 must be tenant:secret'],
+      ['acme:s3cr3t-one,acme:s3cr3t-two', 'Invalid configuration: CALLBACK_SECRETS names tenant acme twice (entry 2)'],
+    ];
+    for (const [value, message] of bad) {
+      const error = configError({ CALLBACK_SECRETS: value! });
+      expect(error).toContain(message);
+      expect(error).not.toMatch(/s3cr3t/);
+    }
   });
 });

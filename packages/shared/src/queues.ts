@@ -22,5 +22,7 @@ export type CallbackEvent = 'messageDelivered' | 'messageFailed';
 export interface CallbackJobData {
   event: CallbackEvent;
   record: MessageRecord;
+  /** The message's tenant: picks the signing secret (CALLBACK_SECRETS) and the tenant's share of callback slots. */
+  tenant: string;
 }
 export const CALLBACK_JOB_NAME = 'callback';

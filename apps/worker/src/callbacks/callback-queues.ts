@@ -29,10 +29,10 @@ export class CallbackQueues {
    * Queues the callback of a final state, if the message has a callbackUrl. The job id names the
    * record version, so queueing the same event twice sends it once.
    */
-  async notify(event: CallbackEvent, record: MessageRecord): Promise<void> {
+  async notify(event: CallbackEvent, record: MessageRecord, tenant: string): Promise<void> {
     if (!record.callbackUrl) return;
     const queue = this.queues[this.keys.partitionOf(record.id)]!;
-    await queue.add(CALLBACK_JOB_NAME, { event, record }, { ...CALLBACK_JOB_OPTIONS, jobId: `${record.id}-v${record.version}` });
+    await queue.add(CALLBACK_JOB_NAME, { event, record, tenant }, { ...CALLBACK_JOB_OPTIONS, jobId: `${record.id}-v${record.version}` });
   }
 
   async close(): Promise<void> {

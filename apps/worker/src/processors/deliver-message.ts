@@ -72,7 +72,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   const delivered = await deps.store.markDelivered(id, Date.now(), providerMessageId, lateness);
   log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
   deps.observe?.attempt(record.channel, 'delivered');
-  if (delivered) await deps.callbacks.notify('messageDelivered', delivered);
+  if (delivered) await deps.callbacks.notify('messageDelivered', delivered, fields.tenant!);
 }
 
 /**
@@ -93,7 +93,7 @@ async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, 
     const failed = await deps.store.markFailed(id, Date.now(), failure.message);
     log.warn({ error }, 'delivery failed');
     deps.observe?.attempt(channel, 'failed');
-    if (failed) await deps.callbacks.notify('messageFailed', failed);
+    if (failed) await deps.callbacks.notify('messageFailed', failed, fields.tenant!);
     return;
   }
   const nextAt = Date.now() + Math.max(deps.backoff(attempts), failure.retryAfterMs ?? 0);
@@ -112,7 +112,7 @@ async function queueMissedCallback(id: string, status: string, deps: DeliverDeps
   if (status !== 'delivered' && status !== 'failed') return;
   const fields = await deps.store.fields(id);
   if (fields?.callbackUrl === undefined || fields.status !== status) return;
-  await deps.callbacks.notify(status === 'delivered' ? 'messageDelivered' : 'messageFailed', toRecord(fields));
+  await deps.callbacks.notify(status === 'delivered' ? 'messageDelivered' : 'messageFailed', toRecord(fields), fields.tenant!);
 }
 
 async function redelay(job: Job, token: string | undefined, timestamp: number): Promise<never> {

@@ -8,8 +8,10 @@ import { addressRefusalOf, assertPublicUrl } from '../callbacks/address-guard.js
 export interface CallbackDeps {
   /** Connection pool whose lookup refuses non-public addresses (unless they are allowed). */
   dispatcher: Dispatcher;
-  /** CALLBACK_SECRET; unset = callbacks go unsigned. */
+  /** CALLBACK_SECRET: signs the callbacks of tenants without their own; unset = those go unsigned. */
   secret?: string;
+  /** CALLBACK_SECRETS: a tenant's own signing secret. */
+  tenantSecrets: ReadonlyMap<string, string>;
   allowPrivate: boolean;
   timeoutMs: number;
 }
@@ -24,12 +26,17 @@ export function callbackSignature(rawBody: string, secret: string, nowMs = Date.
   return `t=${t},v1=${v1}`;
 }
 
+/** The tenant's own secret, else CALLBACK_SECRET: never another tenant's. */
+export function signingSecret(tenant: string | undefined, deps: Pick<CallbackDeps, 'secret' | 'tenantSecrets'>): string | undefined {
+  return (tenant === undefined ? undefined : deps.tenantSecrets.get(tenant)) ?? deps.secret;
+}
+
 /**
  * POSTs `{"event":…,"data":<record>}` to the message's callbackUrl. A non-2xx answer or no answer
  * throws, so BullMQ retries with backoff; a refused address fails the job for good.
  */
 export async function sendCallback(job: Job<CallbackJobData>, deps: CallbackDeps): Promise<{ status: number }> {
-  const { event, record } = job.data;
+  const { event, record, tenant } = job.data;
   const url = record.callbackUrl!;
   const body = JSON.stringify({ event, data: record });
   const headers: Record<string, string> = {
@@ -38,7 +45,8 @@ export async function sendCallback(job: Job<CallbackJobData>, deps: CallbackDeps
     'x-punctual-event': event,
     'x-punctual-delivery-id': String(job.id),
   };
-  if (deps.secret) headers['x-signature'] = callbackSignature(body, deps.secret);
+  const secret = signingSecret(tenant, deps);
+  if (secret) headers['x-signature'] = callbackSignature(body, secret);
   let status: number;
   try {
     if (!deps.allowPrivate) assertPublicUrl(url);

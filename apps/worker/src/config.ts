@@ -27,6 +27,9 @@ const WorkerEnv = Type.Object({
   /** `tenant:secret,…`; parsed below, so a malformed entry is reported without its secret. */
   CALLBACK_SECRETS: Type.Optional(Type.String()),
   CALLBACK_ALLOW_PRIVATE: EnvBool(false),
+  CALLBACK_TIMEOUT_MS: EnvInt(5000, 100, 120_000),
+  /** Unset: a fifth of WORKER_CONCURRENCY (at least 1). */
+  CALLBACK_TENANT_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
 });
 type WorkerEnv = Static<typeof WorkerEnv>;
 
@@ -64,7 +67,7 @@ export interface WorkerConfig {
   deliveryBackoffMs: number;
   reconcileIntervalMs: number;
   simulator: { latencyMs: number; failureRate: number };
-  /** Deadline of one provider or callback request, connect to last byte. */
+  /** Deadline of one provider request, connect to last byte. */
   providerTimeoutMs: number;
   twilio?: TwilioConfig;
   whatsappCloud?: WhatsAppCloudConfig;
@@ -77,6 +80,10 @@ export interface CallbackConfig {
   /** CALLBACK_SECRETS: tenant → the secret that signs that tenant's callbacks. */
   tenantSecrets: ReadonlyMap<string, string>;
   allowPrivate: boolean;
+  /** Deadline of one callback request, connect to last byte. */
+  timeoutMs: number;
+  /** Callbacks of one tenant in flight at once in this process: the other tenants keep the rest of the slots. */
+  tenantConcurrency: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -103,6 +110,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       secret: e.CALLBACK_SECRET,
       tenantSecrets: tenantSecrets(e.CALLBACK_SECRETS),
       allowPrivate: e.CALLBACK_ALLOW_PRIVATE,
+      timeoutMs: e.CALLBACK_TIMEOUT_MS,
+      tenantConcurrency: tenantConcurrency(e),
     },
   };
 }
@@ -125,6 +134,14 @@ function tenantSecrets(list: string | undefined): Map<string, string> {
     secrets.set(tenant, secret);
   });
   return secrets;
+}
+
+function tenantConcurrency(e: WorkerEnv): number {
+  const cap = e.CALLBACK_TENANT_CONCURRENCY ?? Math.max(1, Math.floor(e.WORKER_CONCURRENCY / 5));
+  if (cap > e.WORKER_CONCURRENCY) {
+    throw incomplete('CALLBACK_TENANT_CONCURRENCY must be at most WORKER_CONCURRENCY (it is one tenant\'s share of those slots)');
+  }
+  return cap;
 }
 
 /** All of a Twilio account or none of it: a half-configured provider would fail every message. */

@@ -33,6 +33,8 @@ async function main() {
       port: config.port,
       providerTimeoutMs: config.providerTimeoutMs,
       lockMs: lockDurationFor(config.providerTimeoutMs),
+      callbackTimeoutMs: config.callbacks.timeoutMs,
+      callbackTenantConcurrency: config.callbacks.tenantConcurrency,
     },
     'worker started',
   );

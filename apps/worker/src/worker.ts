@@ -18,6 +18,7 @@ import { createChannelRegistry, type ChannelRegistry } from './channels/registry
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
 import { sendCallback } from './processors/send-callback.js';
 import { CallbackQueues } from './callbacks/callback-queues.js';
+import { SlowReceivers, TenantSlots } from './callbacks/fair-share.js';
 import { guardedLookup } from './callbacks/address-guard.js';
 import { createHttpAgent } from './http-client.js';
 import { startReconciler } from './reconciler.js';
@@ -83,7 +84,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   const callbacks = new CallbackQueues(keyspace, redis);
   const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
   const callbackAgent = createHttpAgent({
-    timeoutMs: config.providerTimeoutMs,
+    timeoutMs: config.callbacks.timeoutMs,
     ...(config.callbacks.allowPrivate ? {} : { lookup: guardedLookup() }),
   });
   const registry = channels ?? createChannelRegistry(config, providerAgent);
@@ -103,7 +104,10 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
     secret: config.callbacks.secret,
     tenantSecrets: config.callbacks.tenantSecrets,
     allowPrivate: config.callbacks.allowPrivate,
-    timeoutMs: config.providerTimeoutMs,
+    timeoutMs: config.callbacks.timeoutMs,
+    slots: new TenantSlots(config.callbacks.tenantConcurrency),
+    // a receiver that timed out sits out twice the timeout, then gets one probe
+    receivers: new SlowReceivers(2 * config.callbacks.timeoutMs),
   };
   const timing = { lockDuration, stalledInterval: STALLED_MS, maxStalledCount: 3, autorun: true };
 
@@ -125,11 +129,12 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   // Their own queue and workers: a slow or dead callback receiver never holds up a delivery.
   const callbackWorkers = keyspace.allTags().map(
     (prefix) =>
-      new Worker<CallbackJobData>(QUEUE_NAMES.callbacks, (job) => sendCallback(job, callbackDeps), {
+      new Worker<CallbackJobData>(QUEUE_NAMES.callbacks, (job, token) => sendCallback(job, token, callbackDeps), {
         connection: createRedisConnection(target, 'worker'),
         prefix,
         concurrency: config.concurrency,
         ...timing,
+        lockDuration: lockDurationFor(config.callbacks.timeoutMs),
       }),
   );
   for (const worker of callbackWorkers) {

@@ -36,6 +36,8 @@ describe('worker configuration', () => {
       allowPrivate: true,
       secret: 's3cret',
       tenantSecrets: new Map(),
+      timeoutMs: 5000,
+      tenantConcurrency: 10,
     });
   });
 
@@ -104,5 +106,15 @@ describe('worker configuration', () => {
       expect(error).toContain(message);
       expect(error).not.toMatch(/s3cr3t/);
     }
+  });
+
+  it('gives one tenant a fifth of the callback slots unless told otherwise, never more than all of them', () => {
+    expect(loadConfig({ WORKER_CONCURRENCY: '4' }).callbacks.tenantConcurrency).toBe(1);
+    expect(loadConfig({ WORKER_CONCURRENCY: '100', CALLBACK_TENANT_CONCURRENCY: '30', CALLBACK_TIMEOUT_MS: '2500' }).callbacks).toMatchObject({
+      tenantConcurrency: 30,
+      timeoutMs: 2500,
+    });
+    expect(configError({ WORKER_CONCURRENCY: '10', CALLBACK_TENANT_CONCURRENCY: '11' })).toMatch(/^Invalid configuration: CALLBACK_TENANT_CONCURRENCY must be at most WORKER_CONCURRENCY/);
+    expect(configError({ CALLBACK_TIMEOUT_MS: '10' })).toMatch(/^Invalid configuration: CALLBACK_TIMEOUT_MS /);
   });
 });

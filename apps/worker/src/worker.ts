@@ -144,6 +144,8 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
       log[final ? 'warn' : 'info']({ messageId: job?.data.record.id, tenant: job?.data.tenant, attempt: job?.attemptsMade, error: err.message }, final ? 'callback given up' : 'callback will be retried');
     });
   }
+  // closing a BullMQ worker whose connections are still starting rejects where nobody listens
+  await Promise.all([...workers, ...callbackWorkers].map((w) => w.waitUntilReady()));
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, store, deliveries, log }, config.reconcileIntervalMs);
   const stopSweeper = startRetentionSweeper(store, log, config.reconcileIntervalMs);

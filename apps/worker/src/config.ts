@@ -13,6 +13,8 @@ const WorkerEnv = Type.Object({
   RECONCILE_INTERVAL_MS: EnvInt(5000, 100, 3_600_000),
   SIMULATED_LATENCY_MS: EnvInt(50, 0, 60_000),
   SIMULATED_FAILURE_RATE: EnvNumber(0, 0, 1),
+  /** With NODE_ENV=production, channels without a provider refuse to start unless this is true. */
+  SIMULATOR: EnvBool(false),
   PROVIDER_TIMEOUT_MS: EnvInt(10_000, 100, 120_000),
   TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
   TWILIO_AUTH_TOKEN: Secret,
@@ -66,7 +68,8 @@ export interface WorkerConfig {
   /** Base of the retry backoff: attempt n waits a random time up to base·2^(n-1) (capped at 5 min). */
   deliveryBackoffMs: number;
   reconcileIntervalMs: number;
-  simulator: { latencyMs: number; failureRate: number };
+  /** `allowInProduction`: SIMULATOR=true, the simulator may serve channels under NODE_ENV=production. */
+  simulator: { latencyMs: number; failureRate: number; allowInProduction: boolean };
   /** Deadline of one provider request, connect to last byte. */
   providerTimeoutMs: number;
   twilio?: TwilioConfig;
@@ -102,7 +105,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deliveryAttempts: e.DELIVERY_ATTEMPTS,
     deliveryBackoffMs: e.DELIVERY_BACKOFF_MS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
-    simulator: { latencyMs: e.SIMULATED_LATENCY_MS, failureRate: e.SIMULATED_FAILURE_RATE },
+    simulator: { latencyMs: e.SIMULATED_LATENCY_MS, failureRate: e.SIMULATED_FAILURE_RATE, allowInProduction: e.SIMULATOR },
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     twilio: twilioConfig(e),
     whatsappCloud: whatsAppCloudConfig(e),

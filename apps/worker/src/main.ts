@@ -3,12 +3,14 @@ import { pino } from 'pino';
 import { CHANNELS, ConfigError } from '@punctual/shared';
 import { configuredRedisTarget, describeRedisTarget, discoverRedis, type EmbeddedRedis } from '@punctual/store';
 import { loadConfig } from './config.js';
+import { assertProvidersConfigured, simulatedChannels } from './channels/registry.js';
 import { SAFE_SERIALIZERS } from './log-redaction.js';
 import { lockDurationFor, startDeliveryWorker } from './worker.js';
 import { startHealthServer } from './health-server.js';
 
 async function main() {
   const config = loadConfig();
+  assertProvidersConfigured(config);
   const log = pino({ level: config.logLevel, base: { service: 'worker' }, serializers: SAFE_SERIALIZERS });
   let embedded: EmbeddedRedis | undefined;
   const configured = configuredRedisTarget(config);
@@ -17,6 +19,8 @@ async function main() {
   const worker = await startDeliveryWorker({ config, redis, log });
   const health = await startHealthServer(worker.redis, config.port, worker.metrics);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
+  const simulated = simulatedChannels(config);
+  if (config.nodeEnv === 'production' && simulated.length > 0) log.warn({ channels: simulated }, 'SIMULATOR=true: these channels are simulated, nothing is really sent');
   const { secret, tenantSecrets } = config.callbacks;
   if (tenantSecrets.size > 0) log.info({ tenants: [...tenantSecrets.keys()] }, 'callbacks of these tenants are signed with their own secret (CALLBACK_SECRETS)');
   if (!secret) {

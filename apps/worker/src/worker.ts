@@ -72,6 +72,9 @@ export interface DeliveryWorker {
 export async function startDeliveryWorker({ config, redis: target, log: givenLog, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
   // Redis client errors quote the failed command's arguments: every error logged below is stripped of them
   const log = withSafeErrors(givenLog);
+  const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
+  // before any connection: a production worker without providers refuses to start
+  const registry = channels ?? createChannelRegistry(config, providerAgent);
   const redis = createRedisConnection(target, 'worker');
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   await connectRedis(redis, 30_000);
@@ -82,12 +85,10 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
   const deliveries = new DeliveryQueues(keyspace, redis);
   const callbacks = new CallbackQueues(keyspace, redis);
-  const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
   const callbackAgent = createHttpAgent({
     timeoutMs: config.callbacks.timeoutMs,
     ...(config.callbacks.allowPrivate ? {} : { lookup: guardedLookup() }),
   });
-  const registry = channels ?? createChannelRegistry(config, providerAgent);
   const metrics = createWorkerMetrics();
   const deliverDeps = {
     store,

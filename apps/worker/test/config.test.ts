@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { ConfigError } from '@punctual/shared';
 import { loadConfig } from '../src/config.js';
-import { createChannelRegistry } from '../src/channels/registry.js';
+import { assertProvidersConfigured, createChannelRegistry } from '../src/channels/registry.js';
 import { lockDurationFor } from '../src/worker.js';
 import { TWILIO_SERVICE_SID, TWILIO_SID, twilioEnv, whatsAppCloudEnv } from '../../../test-support/providers.js';
 
@@ -39,6 +39,7 @@ describe('worker configuration', () => {
       timeoutMs: 5000,
       tenantConcurrency: 10,
     });
+    expect(config.simulator.allowInProduction).toBe(false);
   });
 
   it('takes a Redis Cluster from REDIS_CLUSTER_NODES, never together with REDIS_URL', () => {
@@ -116,5 +117,35 @@ describe('worker configuration', () => {
     });
     expect(configError({ WORKER_CONCURRENCY: '10', CALLBACK_TENANT_CONCURRENCY: '11' })).toMatch(/^Invalid configuration: CALLBACK_TENANT_CONCURRENCY must be at most WORKER_CONCURRENCY/);
     expect(configError({ CALLBACK_TIMEOUT_MS: '10' })).toMatch(/^Invalid configuration: CALLBACK_TIMEOUT_MS /);
+  });
+
+  it('refuses to simulate a channel under NODE_ENV=production unless SIMULATOR=true', () => {
+    const refusal = (env: Record<string, string>) => {
+      const config = loadConfig({ NODE_ENV: 'production', ...env });
+      expect(() => createChannelRegistry(config, {} as Agent)).toThrow(ConfigError);
+      try {
+        assertProvidersConfigured(config);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('expected a configuration error');
+    };
+    const both = refusal({});
+    expect(both).toMatch(/^Invalid configuration: NODE_ENV=production and no provider is configured for channel sms \(set TWILIO_ACCOUNT_SID, .*\), channel whatsapp \(set WHATSAPP_TOKEN .*\); configure one or set SIMULATOR=true/);
+    expect(both).not.toContain('\n');
+    const whatsappOnly = refusal(twilioEnv('https://api.twilio.com'));
+    expect(whatsappOnly).toMatch(/no provider is configured for channel whatsapp \(/);
+    expect(whatsappOnly).not.toMatch(/channel sms/);
+    expect(whatsappOnly).not.toContain('twilio-test-token');
+    expect(refusal(whatsAppCloudEnv(''))).toMatch(/no provider is configured for channel sms \(set TWILIO_ACCOUNT_SID/);
+
+    expect(names({ NODE_ENV: 'production', SIMULATOR: 'true' })).toEqual({ sms: expect.stringMatching(/^simulator/), whatsapp: expect.stringMatching(/^simulator/) });
+    expect(names({ NODE_ENV: 'production', ...twilioEnv('https://api.twilio.com'), ...whatsAppCloudEnv('') })).toEqual({
+      sms: 'twilio (From +15005550006)',
+      whatsapp: 'whatsapp cloud api (phone number id 106540352242922)',
+    });
+    expect(names({ NODE_ENV: 'development' }).sms).toMatch(/^simulator/);
+    expect(configError({ SIMULATOR: 'yes please' })).toMatch(/^Invalid configuration: SIMULATOR /);
   });
 });

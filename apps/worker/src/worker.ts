@@ -84,7 +84,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
   const store = new MessageStore(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
   const deliveries = new DeliveryQueues(keyspace, redis);
-  const callbacks = new CallbackQueues(keyspace, redis);
+  const callbacks = new CallbackQueues(keyspace, redis, config.retentionMs);
   const callbackAgent = createHttpAgent({
     timeoutMs: config.callbacks.timeoutMs,
     ...(config.callbacks.allowPrivate ? {} : { lookup: guardedLookup() }),
@@ -149,7 +149,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   await Promise.all([...workers, ...callbackWorkers].map((w) => w.waitUntilReady()));
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, store, deliveries, log }, config.reconcileIntervalMs);
-  const stopSweeper = startRetentionSweeper(store, log, config.reconcileIntervalMs);
+  const stopSweeper = startRetentionSweeper({ store, redis, callbacks, retentionMs: config.retentionMs }, log, config.reconcileIntervalMs);
   const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {

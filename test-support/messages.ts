@@ -24,11 +24,11 @@ export class TestMessages {
     return this.scheduler.deliveries;
   }
 
-  /** A message due now unless `sendAt` says otherwise, for tenant `default`. */
-  async schedule(input: Partial<NewMessage> = {}): Promise<MessageRecord> {
+  /** A message due now unless `sendAt` says otherwise, for tenant `default` unless `tenant` says otherwise. */
+  async schedule(input: Partial<NewMessage> = {}, tenant = 'default'): Promise<MessageRecord> {
     const now = Date.now();
     const message: NewMessage = { recipient: '5511999999999', channel: 'sms', sendAt: now, message: 'Hello', ...input };
-    const result = await this.scheduler.schedule('default', message, now);
+    const result = await this.scheduler.schedule(tenant, message, now);
     if (!result.ok) throw new Error(`not scheduled: ${result.reason}`);
     return result.record;
   }

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvBool, EnvInt, EnvNumber, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -13,6 +13,8 @@ const WorkerEnv = Type.Object({
   RECONCILE_INTERVAL_MS: EnvInt(5000, 100, 3_600_000),
   SIMULATED_LATENCY_MS: EnvInt(50, 0, 60_000),
   SIMULATED_FAILURE_RATE: EnvNumber(0, 0, 1),
+  /** With NODE_ENV=production, channels without a provider refuse to start unless this is true. */
+  SIMULATOR: EnvBool(false),
   PROVIDER_TIMEOUT_MS: EnvInt(10_000, 100, 120_000),
   TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
   TWILIO_AUTH_TOKEN: Secret,
@@ -24,7 +26,12 @@ const WorkerEnv = Type.Object({
   WHATSAPP_PHONE_NUMBER_ID: Type.Optional(Type.String({ pattern: '^[0-9]{1,32}$' })),
   WHATSAPP_BASE_URL: BaseUrl('https://graph.facebook.com/v21.0'),
   CALLBACK_SECRET: Secret,
+  /** `tenant:secret,…`; parsed below, so a malformed entry is reported without its secret. */
+  CALLBACK_SECRETS: Type.Optional(Type.String()),
   CALLBACK_ALLOW_PRIVATE: EnvBool(false),
+  CALLBACK_TIMEOUT_MS: EnvInt(5000, 100, 120_000),
+  /** Unset: a fifth of WORKER_CONCURRENCY (at least 1). */
+  CALLBACK_TENANT_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
 });
 type WorkerEnv = Static<typeof WorkerEnv>;
 
@@ -52,12 +59,25 @@ export interface WorkerConfig extends CommonConfig {
   /** Base of the retry backoff: attempt n waits a random time up to base·2^(n-1) (capped at 5 min). */
   deliveryBackoffMs: number;
   reconcileIntervalMs: number;
-  simulator: { latencyMs: number; failureRate: number };
-  /** Deadline of one provider or callback request, connect to last byte. */
+  /** `allowInProduction`: SIMULATOR=true, the simulator may serve channels under NODE_ENV=production. */
+  simulator: { latencyMs: number; failureRate: number; allowInProduction: boolean };
+  /** Deadline of one provider request, connect to last byte. */
   providerTimeoutMs: number;
   twilio?: TwilioConfig;
   whatsappCloud?: WhatsAppCloudConfig;
-  callbacks: { secret?: string; allowPrivate: boolean };
+  callbacks: CallbackConfig;
+}
+
+export interface CallbackConfig {
+  /** CALLBACK_SECRET: signs the callbacks of tenants without their own secret; unset = unsigned. */
+  secret?: string;
+  /** CALLBACK_SECRETS: tenant → the secret that signs that tenant's callbacks. */
+  tenantSecrets: ReadonlyMap<string, string>;
+  allowPrivate: boolean;
+  /** Deadline of one callback request, connect to last byte. */
+  timeoutMs: number;
+  /** Callbacks of one tenant in flight at once in this process: the other tenants keep the rest of the slots. */
+  tenantConcurrency: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -69,12 +89,46 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deliveryAttempts: e.DELIVERY_ATTEMPTS,
     deliveryBackoffMs: e.DELIVERY_BACKOFF_MS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
-    simulator: { latencyMs: e.SIMULATED_LATENCY_MS, failureRate: e.SIMULATED_FAILURE_RATE },
+    simulator: { latencyMs: e.SIMULATED_LATENCY_MS, failureRate: e.SIMULATED_FAILURE_RATE, allowInProduction: e.SIMULATOR },
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     twilio: twilioConfig(e),
     whatsappCloud: whatsAppCloudConfig(e),
-    callbacks: { secret: e.CALLBACK_SECRET, allowPrivate: e.CALLBACK_ALLOW_PRIVATE },
+    callbacks: {
+      secret: e.CALLBACK_SECRET,
+      tenantSecrets: tenantSecrets(e.CALLBACK_SECRETS),
+      allowPrivate: e.CALLBACK_ALLOW_PRIVATE,
+      timeoutMs: e.CALLBACK_TIMEOUT_MS,
+      tenantConcurrency: tenantConcurrency(e),
+    },
   };
+}
+
+const TENANT = new RegExp(TENANT_PATTERN);
+
+/** `tenant:secret` pairs separated by commas (as API_KEYS); errors name the entry by position, never its secret. */
+function tenantSecrets(list: string | undefined): Map<string, string> {
+  const secrets = new Map<string, string>();
+  if (list === undefined) return secrets;
+  const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(':');
+    const tenant = entry.slice(0, colon);
+    const secret = entry.slice(colon + 1);
+    if (colon < 0 || !TENANT.test(tenant) || secret === '' || /\s/.test(secret)) {
+      throw incomplete(`CALLBACK_SECRETS entry ${i + 1} must be tenant:secret (tenant matching ${TENANT_PATTERN}, secret not empty, without spaces)`);
+    }
+    if (secrets.has(tenant)) throw incomplete(`CALLBACK_SECRETS names tenant ${tenant} twice (entry ${i + 1})`);
+    secrets.set(tenant, secret);
+  });
+  return secrets;
+}
+
+function tenantConcurrency(e: WorkerEnv): number {
+  const cap = e.CALLBACK_TENANT_CONCURRENCY ?? Math.max(1, Math.floor(e.WORKER_CONCURRENCY / 5));
+  if (cap > e.WORKER_CONCURRENCY) {
+    throw incomplete('CALLBACK_TENANT_CONCURRENCY must be at most WORKER_CONCURRENCY (it is one tenant\'s share of those slots)');
+  }
+  return cap;
 }
 
 /** All of a Twilio account or none of it: a half-configured provider would fail every message. */

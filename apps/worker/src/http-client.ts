@@ -24,32 +24,55 @@ export type IncomingHttpHeaders = Record<string, string | string[] | undefined>;
 export interface HttpAnswer {
   status: number;
   headers: IncomingHttpHeaders;
+  /** The first MAX_ANSWER_BYTES of the body, as UTF-8. */
   body: string;
+  /** The body went on past MAX_ANSWER_BYTES: the rest was not read. */
+  truncated: boolean;
 }
+
+/** Plenty for any provider's JSON answer; a receiver's answer only matters by its status. */
+export const MAX_ANSWER_BYTES = 64 * 1024;
 
 /** No complete answer within the deadline: the request may or may not have been acted on. */
 export class RequestTimeout extends Error {
   override name = 'RequestTimeout';
 }
 
-/** POSTs a body and reads the whole answer within `timeoutMs`, or throws. */
+/**
+ * POSTs a body and reads the answer within `timeoutMs`, or throws. At most `maxBytes` of the
+ * answer are read: the connection is dropped past that, so a huge or endless body costs nothing.
+ */
 export async function post(
   dispatcher: Dispatcher,
   url: string,
   headers: Record<string, string>,
   body: string,
   timeoutMs: number,
+  maxBytes = MAX_ANSWER_BYTES,
 ): Promise<HttpAnswer> {
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     const response = await request(url, { method: 'POST', headers, body, dispatcher, signal });
-    return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+    const { text, truncated } = await readCapped(response.body, maxBytes);
+    return { status: response.statusCode, headers: response.headers, body: text, truncated };
   } catch (err) {
     if (signal.aborted || (err instanceof Error && /Timeout/.test(err.name + (err as { code?: string }).code))) {
       throw new RequestTimeout(`no answer within ${timeoutMs} ms`);
     }
     throw err;
   }
+}
+
+/** Reads a body up to `maxBytes`; leaving the loop early destroys the stream, which closes the connection. */
+async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > maxBytes) return { text: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8'), truncated: true };
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
 }
 
 /** `CODE: message` of a network error, its cause's code when it has one. */

@@ -3,17 +3,28 @@ import { pino } from 'pino';
 import { CHANNELS, ConfigError } from '@punctual/shared';
 import { NoRedisFound, configuredRedisTarget, describeRedisTarget, resolveRedis } from '@punctual/store';
 import { loadConfig } from './config.js';
+import { assertProvidersConfigured, simulatedChannels } from './channels/registry.js';
+import { SAFE_SERIALIZERS } from './log-redaction.js';
 import { lockDurationFor, startDeliveryWorker } from './worker.js';
 import { startHealthServer } from './health-server.js';
 
 async function main() {
   const config = loadConfig();
-  const log = pino({ level: config.logLevel, base: { service: 'worker' } });
+  assertProvidersConfigured(config);
+  const log = pino({ level: config.logLevel, base: { service: 'worker' }, serializers: SAFE_SERIALIZERS });
   const { target: redis, embedded } = await resolveRedis(configuredRedisTarget(config));
   const worker = await startDeliveryWorker({ config, redis, log });
   const health = await startHealthServer(worker.redis, config.port, worker.metrics);
   for (const channel of CHANNELS) log.info({ channel, provider: worker.channels.get(channel)?.name }, 'channel provider');
-  if (!config.callbacks.secret) log.warn('CALLBACK_SECRET is unset: callbacks are sent without an X-Signature header');
+  const simulated = simulatedChannels(config);
+  if (config.nodeEnv === 'production' && simulated.length > 0) log.warn({ channels: simulated }, 'SIMULATOR=true: these channels are simulated, nothing is really sent');
+  const { secret, tenantSecrets } = config.callbacks;
+  if (tenantSecrets.size > 0) log.info({ tenants: [...tenantSecrets.keys()] }, 'callbacks of these tenants are signed with their own secret (CALLBACK_SECRETS)');
+  if (!secret) {
+    log.warn(tenantSecrets.size > 0
+      ? 'CALLBACK_SECRET is unset: callbacks of tenants not in CALLBACK_SECRETS are sent without an X-Signature header'
+      : 'CALLBACK_SECRET is unset: callbacks are sent without an X-Signature header');
+  }
   if (config.callbacks.allowPrivate) log.warn('CALLBACK_ALLOW_PRIVATE=true: callbacks may reach private and loopback addresses');
   log.info(
     {
@@ -23,6 +34,8 @@ async function main() {
       port: config.port,
       providerTimeoutMs: config.providerTimeoutMs,
       lockMs: lockDurationFor(config.providerTimeoutMs),
+      callbackTimeoutMs: config.callbacks.timeoutMs,
+      callbackTenantConcurrency: config.callbacks.tenantConcurrency,
     },
     'worker started',
   );

@@ -17,6 +17,7 @@ import type { WorkerConfig } from './config.js';
 import { createChannelRegistry, type ChannelRegistry } from './channels/registry.js';
 import { deliverMessage, fullJitterBackoff } from './processors/deliver-message.js';
 import { sendCallback } from './processors/send-callback.js';
+import { SlowReceivers, TenantSlots } from './callbacks/fair-share.js';
 import { guardedLookup } from './callbacks/address-guard.js';
 import { createHttpAgent } from './http-client.js';
 import { startReconciler } from './reconciler.js';
@@ -24,6 +25,7 @@ import { startDueAlarm } from './due-alarm.js';
 import { createWorkerMetrics } from './metrics.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
+import { withSafeErrors } from './log-redaction.js';
 
 /**
  * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
@@ -66,9 +68,14 @@ export interface DeliveryWorker {
 }
 
 /** Starts one delivery and one callback BullMQ worker per partition, the reconciler and the due alarms. */
-export async function startDeliveryWorker({ config, redis: target, log, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
+export async function startDeliveryWorker({ config, redis: target, log: givenLog, channels }: DeliveryWorkerOptions): Promise<DeliveryWorker> {
+  // Redis client errors quote the failed command's arguments: every error logged below is stripped of them
+  const log = withSafeErrors(givenLog);
+  const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
+  // before any connection: a production worker without providers refuses to start
+  const registry = channels ?? createChannelRegistry(config, providerAgent);
   const redis = createRedisConnection(target, 'worker');
-  redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
+  redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   await connectRedis(redis, 30_000);
   await warnOnLowHz(redis, log);
 
@@ -76,12 +83,10 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
   const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
   const scheduler = await Scheduler.create(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
   const maintenance = new Maintenance(redis, keyspace, config.eventsMaxLen, config.retentionMs);
-  const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
   const callbackAgent = createHttpAgent({
-    timeoutMs: config.providerTimeoutMs,
+    timeoutMs: config.callbacks.timeoutMs,
     ...(config.callbacks.allowPrivate ? {} : { lookup: guardedLookup() }),
   });
-  const registry = channels ?? createChannelRegistry(config, providerAgent);
   const metrics = createWorkerMetrics();
   const deliverDeps = {
     scheduler,
@@ -95,8 +100,12 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
   const callbackDeps = {
     dispatcher: callbackAgent,
     secret: config.callbacks.secret,
+    tenantSecrets: config.callbacks.tenantSecrets,
     allowPrivate: config.callbacks.allowPrivate,
-    timeoutMs: config.providerTimeoutMs,
+    timeoutMs: config.callbacks.timeoutMs,
+    slots: new TenantSlots(config.callbacks.tenantConcurrency),
+    // a receiver that timed out sits out twice the timeout, then gets one probe
+    receivers: new SlowReceivers(2 * config.callbacks.timeoutMs),
   };
   const timing = { lockDuration, stalledInterval: STALLED_MS, maxStalledCount: 3, autorun: true };
 
@@ -112,29 +121,36 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
       }),
   );
   for (const worker of workers) {
-    worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
+    worker.on('error', (err) => log.warn({ err }, 'worker error'));
     worker.on('failed', (job, err) => log.error({ messageId: job?.id, err }, 'delivery job failed unexpectedly'));
   }
   // Their own queue and workers: a slow or dead callback receiver never holds up a delivery.
   const callbackWorkers = keyspace.allTags().map(
     (prefix) =>
-      new Worker<CallbackJobData>(QUEUES.callbacks.name, (job) => sendCallback(job, callbackDeps), {
+      new Worker<CallbackJobData>(QUEUES.callbacks.name, (job, token) => sendCallback(job, token, callbackDeps), {
         connection: createRedisConnection(target, 'worker'),
         prefix,
         concurrency: config.concurrency,
         ...timing,
+        lockDuration: lockDurationFor(config.callbacks.timeoutMs),
       }),
   );
   for (const worker of callbackWorkers) {
-    worker.on('error', (err) => log.warn({ err: err.message }, 'callback worker error'));
+    worker.on('error', (err) => log.warn({ err }, 'callback worker error'));
     worker.on('failed', (job, err) => {
       const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
-      log[final ? 'warn' : 'info']({ messageId: job?.data.record.id, attempt: job?.attemptsMade, error: err.message }, final ? 'callback given up' : 'callback will be retried');
+      log[final ? 'warn' : 'info']({ messageId: job?.data.record.id, tenant: job?.data.tenant, attempt: job?.attemptsMade, error: err.message }, final ? 'callback given up' : 'callback will be retried');
     });
   }
+  // closing a BullMQ worker whose connections are still starting rejects where nobody listens
+  await Promise.all([...workers, ...callbackWorkers].map((w) => w.waitUntilReady()));
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, maintenance, deliveries: scheduler.deliveries, log }, config.reconcileIntervalMs);
-  const stopSweeper = startRetentionSweeper(maintenance, keyspace, log, config.reconcileIntervalMs);
+  const stopSweeper = startRetentionSweeper(
+    { maintenance, keys: keyspace, callbacks: scheduler.callbacks, retentionMs: config.retentionMs },
+    log,
+    config.reconcileIntervalMs,
+  );
   const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {

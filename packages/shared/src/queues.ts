@@ -11,9 +11,9 @@ export type CallbackEvent = 'messageDelivered' | 'messageFailed';
 /** The record as it was right after the event: later changes do not alter what is sent. */
 export interface CallbackJobData {
   event: CallbackEvent;
-  /** Whose message it is: the callback is signed with this tenant's secret. */
-  tenant: string;
   record: MessageRecord;
+  /** The message's tenant: picks the signing secret (CALLBACK_SECRETS) and the tenant's share of callback slots. */
+  tenant: string;
 }
 
 /**

@@ -27,6 +27,15 @@ export class Maintenance {
     return { expired, examined };
   }
 
+  /**
+   * Trims a partition's feed stream to the events of the last retention period (the stream is
+   * otherwise only capped by length): each event carries a record. Stream ids start with their
+   * entry's time in ms, so everything below `now - retention` is older. Returns how many went.
+   */
+  trimFeed(tag: string, now: number): Promise<number> {
+    return this.redis.xtrim(this.keys.events(tag), 'MINID', Math.max(0, now - this.retentionMs));
+  }
+
   /** Scheduled messages (every tenant) whose `sendAt` is at or before `until`, oldest first. */
   dueIds(tag: string, until: number, count: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.due(tag), '-inf', until, 'LIMIT', 0, count);

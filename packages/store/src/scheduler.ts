@@ -1,5 +1,5 @@
 import type { MessageRecord } from '@punctual/shared';
-import { MessageStore, type MessagePatch, type NewMessage, type Transition } from './message-store.js';
+import { DEFAULT_RETENTION_MS, MessageStore, type MessagePatch, type NewMessage, type Transition } from './message-store.js';
 import { DeliveryQueues } from './delivery-queues.js';
 import { CallbackQueues } from './callback-queues.js';
 import type { Keyspace } from './keys.js';
@@ -41,7 +41,7 @@ export class Scheduler {
   ) {
     this.store = new MessageStore(redis, options);
     this.deliveries = new DeliveryQueues(options.keyspace, redis);
-    this.callbacks = new CallbackQueues(options.keyspace, redis);
+    this.callbacks = new CallbackQueues(options.keyspace, redis, options.retentionMs ?? DEFAULT_RETENTION_MS);
     this.cap = options.maxScheduledPerTenant ?? Number.MAX_SAFE_INTEGER;
     this.partitions = options.keyspace.partitions;
   }

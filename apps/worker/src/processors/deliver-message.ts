@@ -4,6 +4,7 @@ import type { Channel, DeliveryJobData, MessageRecord } from '@punctual/shared';
 import type { Scheduler } from '@punctual/store';
 import type { ChannelRegistry } from '../channels/registry.js';
 import { ProviderError, type OutboundMessage } from '../channels/provider.js';
+import { privateValuesOf, redactText } from '../log-redaction.js';
 
 export interface DeliverDeps {
   scheduler: Scheduler;
@@ -58,7 +59,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     ({ providerMessageId } = await provider.send(outbound(record)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
-    return handleRefusal(failure, job, token, record.attempts, record.channel, deps, log);
+    return handleRefusal(failure, job, token, record, deps, log);
   }
   // A Redis error from here fails the job; the reconciler enqueues the `sending` message again
   // after its grace period and the message is sent again (at least once to the provider).
@@ -73,24 +74,26 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
  * A 429 gives the attempt back and pauses the queue; a permanent error, or a transient one on the
  * last attempt, fails the message; any other transient error retries after a backoff.
  */
-async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, attempts: number, channel: Channel, deps: DeliverDeps, log: Logger) {
+async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, record: MessageRecord, deps: DeliverDeps, log: Logger) {
+  const { attempts, channel } = record;
   const { id } = job.data;
+  const error = redactText(failure.message, privateValuesOf(record));
   if (failure.rateLimited) {
     const pauseMs = Math.min(MAX_RATE_LIMIT_PAUSE_MS, Math.max(MIN_RATE_LIMIT_PAUSE_MS, failure.retryAfterMs ?? RATE_LIMIT_PAUSE_MS));
     await deps.scheduler.release(id, Date.now(), failure.message);
     await deps.rateLimit(id, pauseMs);
-    log.warn({ error: redactNumbers(failure.message), pauseMs }, 'provider rate limit: queue paused, attempt not counted');
+    log.warn({ error, pauseMs }, 'provider rate limit: queue paused, attempt not counted');
     throw Worker.RateLimitError();
   }
   if (!failure.transient || attempts >= deps.maxAttempts) {
     await deps.scheduler.fail(id, Date.now(), failure.message);
-    log.warn({ error: redactNumbers(failure.message) }, 'delivery failed');
+    log.warn({ error }, 'delivery failed');
     deps.observe?.attempt(channel, 'failed');
     return;
   }
   const nextAt = Date.now() + Math.max(deps.backoff(attempts), failure.retryAfterMs ?? 0);
   await deps.scheduler.retryLater(id, Date.now(), failure.message, nextAt);
-  log.info({ error: redactNumbers(failure.message), nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
+  log.info({ error, nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
   deps.observe?.attempt(channel, 'retried');
   return redelay(job, token, nextAt);
 }
@@ -105,11 +108,6 @@ function outbound(record: MessageRecord): OutboundMessage {
   if (record.message !== undefined) message.message = record.message;
   if (record.template !== undefined) message.template = record.template;
   return message;
-}
-
-/** Providers quote the recipient in some errors ("The 'To' number +1555… is not valid"): logs never carry it. */
-function redactNumbers(text: string): string {
-  return text.replace(/\+?\d{7,15}/g, '[number]');
 }
 
 function errorText(err: unknown): string {

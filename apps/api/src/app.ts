@@ -4,14 +4,13 @@ import type { DestinationStream } from 'pino';
 import { ERROR_CODES } from '@punctual/shared';
 import type { RedisTarget } from '@punctual/store';
 import type { ApiConfig } from './config.js';
-import { InvalidField, MessageNotFound, RedisUnavailable } from './errors.js';
+import { InvalidField, MessageNotFound, RedisUnavailable, errorBody, type ErrorDetail } from './errors.js';
 import { validationDetails, validatorCompiler } from './validation.js';
 import type { ErrorObject } from 'ajv';
 import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
 import feedPlugin from './plugins/app/feed.js';
-import { CLOSE_GOING_AWAY } from './feed/subscriber.js';
 import { registerJsonParser } from './json-body.js';
 import { RequestLogController, loggerOptions } from './logger.js';
 import corsPlugin from './plugins/external/cors.js';
@@ -32,8 +31,6 @@ import consoleRoutes from './routes/console.js';
 export const BODY_LIMIT = 64 * 1024;
 /** Feed clients only ever send control frames. */
 const WS_MAX_INCOMING_BYTES = 4 * 1024;
-/** How long a closing feed client has to answer before its socket is cut at shutdown. */
-const WS_CLOSE_GRACE_MS = 2000;
 
 export interface BuildOptions {
   config: ApiConfig;
@@ -44,22 +41,6 @@ export interface BuildOptions {
   /** Where the console's built files are (default apps/console/dist). */
   consoleDir?: string;
 }
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Entity',
-  426: 'Upgrade Required',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
 
 export async function buildApp({ config, redis, logger, consoleDir }: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -74,10 +55,10 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
       // an id beyond maxParamLength names no message: the 404 of any malformed id, not a 414
       if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
         const notFound = new MessageNotFound((request.url.split('?')[0]!.split('/')[2] ?? '').slice(0, 64));
-        return reply.code(404).send({ statusCode: 404, code: notFound.code, error: 'Not Found', message: notFound.message });
+        return reply.code(404).send(errorBody(404, notFound.code, notFound.message));
       }
       const statusCode = error.statusCode ?? 400;
-      reply.code(statusCode).send({ statusCode, code: 'BAD_REQUEST', error: STATUS_TEXT[statusCode] ?? 'Bad Request', message: error.message });
+      reply.code(statusCode).send(errorBody(statusCode, 'BAD_REQUEST', error.message));
     },
     logController: new RequestLogController(),
   }).withTypeProvider();
@@ -85,12 +66,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   app.setValidatorCompiler(validatorCompiler());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({
-      statusCode: 404,
-      code: 'ROUTE_NOT_FOUND',
-      error: 'Not Found',
-      message: `Route ${request.method} ${request.url.split('?')[0]} not found`,
-    });
+    reply.code(404).send(errorBody(404, 'ROUTE_NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`));
   });
   // Bodies are JSON only: anything else is a 415.
   app.removeContentTypeParser('text/plain');
@@ -138,20 +114,15 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   return app;
 }
 
-/** Shutdown tells every WebSocket client the server is going away (1001), then stops waiting for slow ones. */
-function closeWebSockets(this: FastifyInstance, done: () => void) {
-  const server = this.websocketServer;
-  for (const client of server.clients) client.close(CLOSE_GOING_AWAY, 'server shutting down');
-  const cutOff = setTimeout(() => {
-    for (const client of server.clients) client.terminate();
-  }, WS_CLOSE_GRACE_MS);
-  server.close(() => clearTimeout(cutOff));
-  done();
+/** Shutdown: the feed tells its clients the server is going away, and no socket is accepted any more. */
+async function closeWebSockets(this: FastifyInstance) {
+  await this.feed.close();
+  this.websocketServer.close();
 }
 
 function errorHandler(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const send = (statusCode: number, code: string, message: string, details?: { path: string; message: string }[]) =>
-    reply.code(statusCode).send({ statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details ? { details } : {}) });
+  const send = (statusCode: number, code: string, message: string, details?: ErrorDetail[]) =>
+    reply.code(statusCode).send(errorBody(statusCode, code, message, details));
 
   if (error.validation) {
     const details = validationDetails(error.validation as ErrorObject[]);
@@ -164,7 +135,7 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: Fasti
   if (error.code in ERROR_CODES && error.statusCode) return send(error.statusCode, error.code, error.message);
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return send(413, 'PAYLOAD_TOO_LARGE', `Body is larger than ${BODY_LIMIT} bytes`);
+      return send(413, 'PAYLOAD_TOO_LARGE', `Body is larger than ${request.routeOptions.bodyLimit ?? BODY_LIMIT} bytes`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return send(415, 'UNSUPPORTED_MEDIA_TYPE', 'Body must be application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -172,9 +143,7 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: Fasti
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return send(400, 'VALIDATION_ERROR', 'Body is not valid JSON');
   }
-  if (error instanceof SyntaxError || error.statusCode === 400) {
-    return send(400, 'VALIDATION_ERROR', 'Body is not valid JSON');
-  }
+  if (error instanceof SyntaxError) return send(400, 'VALIDATION_ERROR', 'Body is not valid JSON');
   if (isRedisError(error, this)) {
     request.log.warn({ err: error.message }, 'redis unavailable');
     const unavailable = new RedisUnavailable();

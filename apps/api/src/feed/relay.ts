@@ -43,6 +43,8 @@ const READ_BATCH = 1000;
 const READ_BLOCK_MS = 5000;
 const READ_RETRY_MS = 1000;
 const CATCH_UP_BATCH = 100;
+/** How long a closing client has to answer before its socket is cut at shutdown. */
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * Follows every partition's feed stream with one reader per partition (per API instance) and
@@ -133,12 +135,20 @@ export class FeedRelay {
     return dropped;
   }
 
+  /**
+   * Stops reading and tells every client the server is going away (1001); a client that has not
+   * completed the close handshake after CLOSE_GRACE_MS is cut off.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
     this.stopping.abort();
+    const sockets = [...this.subscribers].map((subscriber) => subscriber.socket);
     for (const subscriber of this.subscribers) subscriber.drop(CLOSE_GOING_AWAY, 'server shutting down');
+    setTimeout(() => {
+      for (const socket of sockets) socket.terminate();
+    }, CLOSE_GRACE_MS).unref();
     for (const reader of this.readers) reader.disconnect();
     await Promise.all(this.loops);
   }

@@ -4,6 +4,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { registerAsPublic } from '../plugins/app/auth.js';
+import { errorBody } from '../errors.js';
 
 const BASE_PATH = '/admin/queues';
 
@@ -37,7 +38,7 @@ const adminQueues: FastifyPluginAsync<AdminQueuesOptions> = async (app, { adminA
     return reply
       .code(401)
       .header('www-authenticate', 'Basic realm="Punctual queues", charset="UTF-8"')
-      .send({ statusCode: 401, code: 'UNAUTHORIZED', error: 'Unauthorized', message: 'The queue dashboard needs ADMIN_API_KEY' });
+      .send(errorBody(401, 'UNAUTHORIZED', 'The queue dashboard needs ADMIN_API_KEY'));
   });
   await app.register(serverAdapter.registerPlugin(), { prefix: BASE_PATH });
 };

@@ -93,6 +93,9 @@ describe('bad input on POST /scheduled', () => {
     expect(huge.json()).toMatchObject({ statusCode: 413, code: 'PAYLOAD_TOO_LARGE' });
     const proto = await app.inject({ method: 'POST', url: '/scheduled', payload: '{"__proto__":{"x":1},"recipient":"5511999999999"}', headers: { 'content-type': 'application/json' } });
     expect(proto.statusCode).toBe(400);
+    // a 400 that is not about JSON says what it is about
+    const short = await app.inject({ method: 'POST', url: '/scheduled', payload: '{"a":1}', headers: { 'content-type': 'application/json', 'content-length': '5' } });
+    expect(short.json()).toEqual({ statusCode: 400, code: 'BAD_REQUEST', error: 'Bad Request', message: 'Request body size did not match Content-Length' });
     expect(await snapshot()).toBe(before);
   });
 });

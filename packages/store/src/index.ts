@@ -1,6 +1,7 @@
 export * from './keys.js';
 export * from './cursor.js';
 export * from './record.js';
+export * from './sms-fields.js';
 export * from './redis.js';
 export * from './message-store.js';
 export * from './scheduler.js';

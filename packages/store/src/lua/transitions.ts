@@ -38,6 +38,8 @@ for field, value in pairs(rec) do merged[field] = value end
 for field, value in pairs(patch) do
   if value == cjson.null then merged[field] = nil else merged[field] = value end
 end
+-- encoding and segments describe an SMS text only
+if merged.channel ~= 'sms' then merged.encoding = nil; merged.segments = nil end
 if (merged.message == nil) == (merged.template == nil) then return {'invalid', 'content'} end
 if merged.template ~= nil and merged.channel ~= 'whatsapp' then return {'invalid', 'template_channel'} end
 unindex(rec)

@@ -7,6 +7,7 @@ export * from './message-store.js';
 export * from './scheduler.js';
 export * from './partitioned-queue.js';
 export * from './delivery-queues.js';
+export * from './pacer.js';
 export * from './callback-queues.js';
 export * from './bullmq-internals.js';
 export * from './fleet-stats.js';

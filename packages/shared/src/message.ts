@@ -141,6 +141,10 @@ export const MessageRecord = Type.Object({
   failedAt: Type.Optional(IsoTime),
   canceledAt: Type.Optional(IsoTime),
   nextAttemptAt: Type.Optional(Type.String({ format: 'date-time', description: 'When a failed attempt is tried again' })),
+  throttledAt: Type.Optional(Type.String({
+    format: 'date-time',
+    description: 'When the provider first refused this message for its rate (429, or a per-recipient limit) in the current run of refusals; still refused THROTTLE_MAX_MS later, it fails',
+  })),
   attempts: Type.Integer({ minimum: 0 }),
   lastError: Type.Optional(Type.String()),
   providerMessageId: Type.Optional(Type.String()),

@@ -7,7 +7,7 @@ import type { Channel, MessageRecord, MessageStatus, SmsEncoding } from '@punctu
  */
 export type StoredFields = Record<string, string>;
 
-const TIME_FIELDS = ['createdAt', 'updatedAt', 'deliveredAt', 'failedAt', 'canceledAt', 'nextAttemptAt'] as const;
+const TIME_FIELDS = ['createdAt', 'updatedAt', 'deliveredAt', 'failedAt', 'canceledAt', 'nextAttemptAt', 'throttledAt'] as const;
 
 export function parseStored(json: string): StoredFields {
   return JSON.parse(json) as StoredFields;

@@ -45,6 +45,7 @@ describe('encoding and segments in the API', () => {
     const record = spec.paths['/scheduled'].post.responses['201'].content['application/json'].schema.properties.data;
     expect(record.properties.encoding).toMatchObject({ type: 'string', enum: ['GSM-7', 'UCS-2'], description: expect.stringContaining('GSM 03.38') });
     expect(record.properties.segments).toMatchObject({ type: 'integer', description: expect.stringContaining('153 per part') });
+    expect(record.properties.throttledAt).toMatchObject({ format: 'date-time', description: expect.stringContaining('THROTTLE_MAX_MS') });
     expect(record.required).not.toContain('segments');
   });
 });

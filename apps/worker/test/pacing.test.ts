@@ -190,7 +190,8 @@ describe('sendAt order (one worker, one partition)', () => {
   it('hands messages over in sendAt order, whatever order they were scheduled in', async () => {
     const due = Date.now() + 1500;
     const order = [3, 0, 4, 1, 2];
-    for (const i of order) await fleet.messages.schedule({ message: `ordered ${i}`, sendAt: due + i });
+    // BullMQ's due time is sendAt or a millisecond after (delays are relative): 20 ms apart
+    for (const i of order) await fleet.messages.schedule({ message: `ordered ${i}`, sendAt: due + 20 * i });
     await fleet.providers.waitFor(order.length, (a) => a.text.startsWith('ordered'));
     const arrived = fleet.providers.arrivals.filter((a) => a.text.startsWith('ordered')).map((a) => a.text);
     expect(arrived).toEqual(['ordered 0', 'ordered 1', 'ordered 2', 'ordered 3', 'ordered 4']);

@@ -15,7 +15,6 @@ interface Arrival {
   channel: 'sms' | 'whatsapp';
   /** The message text, unique per message in these tests. */
   text: string;
-  to: string;
 }
 
 /**
@@ -52,8 +51,8 @@ class Providers {
     const at = Date.now();
     const arrival: Arrival =
       request.path === TWILIO_PATH
-        ? { at, channel: 'sms', text: new URLSearchParams(request.body).get('Body') ?? '', to: new URLSearchParams(request.body).get('To') ?? '' }
-        : { at, channel: 'whatsapp', text: JSON.parse(request.body).text?.body ?? '', to: JSON.parse(request.body).to };
+        ? { at, channel: 'sms', text: new URLSearchParams(request.body).get('Body') ?? '' }
+        : { at, channel: 'whatsapp', text: JSON.parse(request.body).text?.body ?? '' };
     this.arrivals.push(arrival);
     this.arrivalOf.set(request, arrival);
     const n = this.counts.get(arrival.text) ?? 0;

@@ -124,6 +124,7 @@ export class MessagesView {
     sendAt!.replaceChildren(timeElement(record.sendAt), document.createElement('br'), span('hint', formatUtc(record.sendAt)));
     recipient!.textContent = record.recipient;
     channel!.textContent = record.channel === 'sms' ? 'SMS' : 'WhatsApp';
+    if (record.segments !== undefined) channel!.append(document.createElement('br'), span('hint segments', smsParts(record)));
     content!.textContent = record.message ?? (record.template ? `template ${record.template.name} (${record.template.language})` : '');
     content!.className = 'content';
     status!.replaceChildren(span(`status status-${record.status}`, record.status));
@@ -255,4 +256,9 @@ function button(text: string, label: string, onClick: (button: HTMLButtonElement
   if (className) element.className = className;
   element.addEventListener('click', () => onClick(element));
   return element;
+}
+
+/** How an SMS goes out: its encoding and the parts it is billed and paced in. */
+function smsParts(record: MessageRecord): string {
+  return `${record.encoding} · ${record.segments} ${record.segments === 1 ? 'segment' : 'segments'}`;
 }

@@ -140,6 +140,12 @@ describe('the console in open dev mode', () => {
     }
   });
 
+  it('shows the encoding and segments of SMS messages', async () => {
+    const text = `console: segments ${'x'.repeat(150)} 😀`;
+    await schedule(first, { recipient: '5511944443333', message: text, sendAt: `${DAY}T11:00:00` });
+    for (const page of [first, second]) await row(page, 'console: segments').locator('.segments').getByText('UCS-2 · 3 segments', { exact: true }).waitFor();
+  });
+
   it('shows what the API says about bad input, with its details', async () => {
     await schedule(first, { recipient: '12', message: 'console: bad recipient', sendAt: `${DAY}T10:00:00` });
     const errors = first.getByRole('alert');

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, commonConfig, parseEnv, type Channel, type CommonConfig } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -16,6 +16,9 @@ const WorkerEnv = Type.Object({
   /** With NODE_ENV=production, channels without a provider refuse to start unless this is true. */
   SIMULATOR: EnvBool(false),
   PROVIDER_TIMEOUT_MS: EnvInt(10_000, 100, 120_000),
+  SMS_RATE_PER_SECOND: EnvNumber(0, 0, 1_000_000),
+  WHATSAPP_RATE_PER_SECOND: EnvNumber(0, 0, 1_000_000),
+  THROTTLE_MAX_MS: EnvInt(600_000, 0, 7 * DAY_MS),
   TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$' })),
   TWILIO_AUTH_TOKEN: Secret,
   TWILIO_FROM: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -52,6 +55,13 @@ export interface WhatsAppCloudConfig {
   baseUrl: string;
 }
 
+export interface PacingConfig {
+  /** SMS segments / WhatsApp messages handed to the provider per second, fleet-wide; 0 = unlimited. */
+  rates: Record<Channel, number>;
+  /** A message still refused for its rate this long after the first refusal fails. */
+  throttleMaxMs: number;
+}
+
 export interface WorkerConfig extends CommonConfig {
   concurrency: number;
   port: number;
@@ -63,6 +73,7 @@ export interface WorkerConfig extends CommonConfig {
   simulator: { latencyMs: number; failureRate: number; allowInProduction: boolean };
   /** Deadline of one provider request, connect to last byte. */
   providerTimeoutMs: number;
+  pacing: PacingConfig;
   twilio?: TwilioConfig;
   whatsappCloud?: WhatsAppCloudConfig;
   callbacks: CallbackConfig;
@@ -91,6 +102,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     simulator: { latencyMs: e.SIMULATED_LATENCY_MS, failureRate: e.SIMULATED_FAILURE_RATE, allowInProduction: e.SIMULATOR },
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    pacing: { rates: { sms: e.SMS_RATE_PER_SECOND, whatsapp: e.WHATSAPP_RATE_PER_SECOND }, throttleMaxMs: e.THROTTLE_MAX_MS },
     twilio: twilioConfig(e),
     whatsappCloud: whatsAppCloudConfig(e),
     callbacks: {

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import { jobStates, type DeliveryQueues, type Maintenance, type RedisClient } from '@punctual/store';
+import { jobStates, type DeliveryQueues, type Maintenance, type Pacer, type RedisClient } from '@punctual/store';
 import { runPeriodically } from './periodic.js';
 
 export interface ReconcilerDeps {
   redis: RedisClient;
   maintenance: Maintenance;
   deliveries: DeliveryQueues;
+  /** Knows the jobs pacing sent back to wait for their slot: those are delayed on purpose. */
+  pacer?: Pacer;
   log: Logger;
 }
 
@@ -19,9 +21,10 @@ const BATCH = 500;
  * Makes the jobs agree with the records, so nothing is lost when BullMQ fails to promote a
  * delayed job (#2534, #1656) or a job vanishes (a Redis error failed it, a retry's enqueue was
  * lost): a due scheduled message with no job is enqueued, one whose job is still delayed is
- * promoted, and a `sending` message whose job vanished is enqueued again. Returns what it repaired.
+ * promoted (unless pacing holds it back for its slot), and a `sending` message whose job vanished
+ * is enqueued again. Returns what it repaired.
  */
-export async function reconcile({ redis, maintenance, deliveries, log }: ReconcilerDeps, now = Date.now()) {
+export async function reconcile({ redis, maintenance, deliveries, pacer, log }: ReconcilerDeps, now = Date.now()) {
   let repaired = 0;
   for (const queue of deliveries.all()) {
     const tag = queue.opts.prefix!;
@@ -29,8 +32,11 @@ export async function reconcile({ redis, maintenance, deliveries, log }: Reconci
     const stuck = await maintenance.sendingIds(tag, now - SENDING_GRACE_MS, BATCH);
     const ids = [...due, ...stuck];
     const states = await jobStates(redis, queue, ids);
+    const delayedDue = ids.filter((_, i) => i < due.length && states[i]!.delayed);
+    const paced = new Set((await pacer?.held(delayedDue))?.flatMap((held, i) => (held ? [delayedDue[i]!] : [])));
     for (const [i, id] of ids.entries()) {
       const state = states[i]!;
+      if (paced.has(id)) continue;
       if (!state.exists) {
         await deliveries.enqueue(id, now);
         log.warn({ messageId: id }, i < due.length ? 'due message had no job: enqueued' : 'sending message lost its job: enqueued again');

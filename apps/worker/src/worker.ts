@@ -6,6 +6,7 @@ import {
   DELIVERY_WORKER_KEEP_JOBS,
   Keyspace,
   Maintenance,
+  Pacer,
   Scheduler,
   WorkerHeartbeats,
   connectRedis,
@@ -23,6 +24,7 @@ import { createHttpAgent } from './http-client.js';
 import { startReconciler } from './reconciler.js';
 import { startDueAlarm } from './due-alarm.js';
 import { createWorkerMetrics } from './metrics.js';
+import { DeliveryPacing } from './pacing.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
 import { withSafeErrors } from './log-redaction.js';
@@ -43,12 +45,6 @@ export function lockDurationFor(providerTimeoutMs: number): number {
   return Math.max(MIN_LOCK_MS, providerTimeoutMs + LOCK_MARGIN_MS);
 }
 
-/**
- * BullMQ only honours a manual rate limit (a provider 429) on workers that have a limiter, so
- * every delivery worker gets one far above any real throughput: it never limits by itself.
- */
-const DELIVERY_LIMITER = { max: 1_000_000, duration: 1000 };
-
 export interface DeliveryWorkerOptions {
   config: WorkerConfig;
   /** Where Redis is: one server or a Cluster; every connection below goes there. */
@@ -62,6 +58,8 @@ export interface DeliveryWorker {
   redis: RedisClient;
   callbackWorkers: Worker<CallbackJobData>[];
   channels: ChannelRegistry;
+  /** The channels' rates and the provider pauses this worker knows of. */
+  pacing: DeliveryPacing;
   /** This process's metrics (WORKER_PORT /metrics). */
   metrics: Registry;
   close(): Promise<void>;
@@ -88,13 +86,16 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
     ...(config.callbacks.allowPrivate ? {} : { lookup: guardedLookup() }),
   });
   const metrics = createWorkerMetrics();
+  const pacer = new Pacer(redis, keyspace);
+  const pacing = new DeliveryPacing({ pacer, store: scheduler.store, rates: config.pacing.rates, observe: metrics.pacing });
   const deliverDeps = {
     scheduler,
     channels: metrics.timed(registry),
     log,
     maxAttempts: config.deliveryAttempts,
     backoff: fullJitterBackoff(config.deliveryBackoffMs, 5 * 60_000),
-    rateLimit: (id: string, ms: number) => scheduler.deliveries.of(id).rateLimit(ms),
+    pacing,
+    throttleMaxMs: config.pacing.throttleMaxMs,
     observe: metrics.observer,
   };
   const callbackDeps = {
@@ -115,7 +116,6 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
         connection: createRedisConnection(target, 'worker'),
         prefix,
         concurrency: config.concurrency,
-        limiter: DELIVERY_LIMITER,
         ...DELIVERY_WORKER_KEEP_JOBS,
         ...timing,
       }),
@@ -145,7 +145,8 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   // closing a BullMQ worker whose connections are still starting rejects where nobody listens
   await Promise.all([...workers, ...callbackWorkers].map((w) => w.waitUntilReady()));
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
-  const stopReconciler = startReconciler({ redis, maintenance, deliveries: scheduler.deliveries, log }, config.reconcileIntervalMs);
+  const stopPacing = pacing.start();
+  const stopReconciler = startReconciler({ redis, maintenance, deliveries: scheduler.deliveries, pacer, log }, config.reconcileIntervalMs);
   const stopSweeper = startRetentionSweeper(
     { maintenance, keys: keyspace, callbacks: scheduler.callbacks, retentionMs: config.retentionMs },
     log,
@@ -158,9 +159,11 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
     redis,
     callbackWorkers,
     channels: registry,
+    pacing,
     metrics: metrics.registry,
     async close() {
       for (const stop of stopAlarms) stop();
+      stopPacing();
       await stopHeartbeat();
       await stopReconciler();
       await stopSweeper();

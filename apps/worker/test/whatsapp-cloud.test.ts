@@ -86,14 +86,14 @@ describe('WhatsApp Cloud API provider', () => {
   });
 
   it.each([
-    [400, 131056, '(Business Account, Consumer Account) pair rate limit hit', false],
-    [500, 131000, 'Something went wrong', false],
-    [400, 130429, 'Rate limit hit', true],
-    [429, 80007, 'Rate limit issues', true],
-  ])('treats HTTP %i code %i as transient (rate limit: %s)', async (status, code, message, rateLimited) => {
+    [400, 131056, '(Business Account, Consumer Account) pair rate limit hit', false, true],
+    [500, 131000, 'Something went wrong', false, false],
+    [400, 130429, 'Rate limit hit', true, false],
+    [429, 80007, 'Rate limit issues', true, false],
+  ])('treats HTTP %i code %i as transient (channel rate limit: %s, recipient rate limit: %s)', async (status, code, message, rateLimited, recipientRateLimited) => {
     fake.respondWith(() => graphError(status, code, message));
     const error = await provider().send(text).catch((e: unknown) => e);
-    expect(error).toMatchObject({ transient: true, rateLimited, message: `${code}: ${message}` });
+    expect(error).toMatchObject({ transient: true, rateLimited, recipientRateLimited, message: `${code}: ${message}` });
   });
 
   it('refuses a success without a message id as a permanent error (it may have been sent)', async () => {

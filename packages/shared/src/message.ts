@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CHANNELS } from './channels.js';
 import { IDEMPOTENCY_KEY_PATTERN } from './tenants.js';
+import type { SmsEncoding } from './sms-segments.js';
 
 export const MESSAGE_STATUSES = ['scheduled', 'sending', 'delivered', 'failed', 'canceled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
@@ -13,6 +14,9 @@ export const LISTED_STATUSES = {
   canceled: 'desc',
 } as const;
 export type ListedStatus = keyof typeof LISTED_STATUSES;
+
+/** The encodings an SMS record may carry (see `smsSegments`). */
+export const SMS_ENCODINGS: readonly SmsEncoding[] = ['GSM-7', 'UCS-2'];
 
 export const MAX_MESSAGE_LENGTH = 4096;
 export const MAX_METADATA_BYTES = 2048;
@@ -143,11 +147,22 @@ export const MessageRecord = Type.Object({
   failedAt: Type.Optional(IsoTime),
   canceledAt: Type.Optional(IsoTime),
   nextAttemptAt: Type.Optional(Type.String({ format: 'date-time', description: 'When a failed attempt is tried again' })),
+  throttledAt: Type.Optional(Type.String({
+    format: 'date-time',
+    description: 'When the provider first refused this message for its rate (429, or a per-recipient limit) in the current run of refusals; still refused THROTTLE_MAX_MS later, it fails',
+  })),
   attempts: Type.Integer({ minimum: 0 }),
   lastError: Type.Optional(Type.String()),
   providerMessageId: Type.Optional(Type.String()),
   metadata: Type.Optional(Metadata),
   callbackUrl: Type.Optional(Type.String()),
+  encoding: Type.Optional(StringEnum(SMS_ENCODINGS, {
+    description: 'SMS only: GSM-7 when every character is in the GSM 03.38 basic or extension table, else UCS-2',
+  })),
+  segments: Type.Optional(Type.Integer({
+    minimum: 1,
+    description: 'SMS only: parts the text is sent (and billed, and paced) in. GSM-7: 160 characters in one, else 153 per part, extension characters (€ [ ] { } | ^ ~ \\ form feed) counting two; UCS-2: 70 UTF-16 code units in one, else 67 per part',
+  })),
   version: Type.Integer({ minimum: 1, description: 'Increases with every change of the record' }),
 }, {
   examples: [{

@@ -115,6 +115,21 @@ export class Keyspace {
   rateLimit(): string {
     return `${this.global()}:ratelimit:`;
   }
+
+  /** A channel's pacing, fleet-wide: its next free send time and its pause after a provider 429. */
+  pacing(channel: string): string {
+    return `${this.global()}:pace:${channel}`;
+  }
+
+  /** The send time pacing gave one message, kept until its job comes back for it. */
+  pacingHold(id: string): string {
+    return `${this.global()}:pace:hold:${id}`;
+  }
+
+  /** One recipient's pause on a channel (Meta 131056: too many messages to this user). */
+  pacingRecipient(channel: string, recipient: string): string {
+    return `${this.global()}:pace:${channel}:r:${recipientKey(recipient)}`;
+  }
 }
 
 /** A recipient is indexed by its digits, so `+5511…` and `5511…` are the same person. */

@@ -7,6 +7,7 @@ import { encodeCursor, type Boundary } from './cursor.js';
 import { defineScripts, type RedisClient } from './redis.js';
 import * as transitions from './lua/transitions.js';
 import { listPage } from './lua/list-page.js';
+import { smsFieldsOf, type SmsFields } from './sms-fields.js';
 
 export interface NewMessage {
   recipient: string;
@@ -20,6 +21,9 @@ export interface NewMessage {
 
 /** Fields a PUT may change; `null` removes an optional field. */
 export type MessagePatch = Partial<{ [K in keyof NewMessage]: NewMessage[K] | null }>;
+
+/** A patch as stored: with the SMS fields of its text (see `smsFieldsOf`), which the update script drops off a non-SMS record. */
+export type StoredPatch = MessagePatch & Partial<{ [K in keyof SmsFields]: SmsFields[K] | null }>;
 
 /** Why a transition was refused. `invalid`: the change would make a record no request could create. */
 export type Refusal = 'not_found' | 'not_scheduled' | 'not_failed' | 'version_mismatch' | 'invalid' | 'quota';
@@ -100,7 +104,8 @@ export class MessageStore {
   /** The stored fields of a new scheduled message. */
   newFields(tenant: string, id: string, input: NewMessage, now: number): StoredFields {
     const time = String(now);
-    return { id, tenant, status: 'scheduled', createdAt: time, updatedAt: time, attempts: '0', version: '1', ...storedValues({ ...input }) };
+    const sms = smsFieldsOf(input.channel, input.message);
+    return { id, tenant, status: 'scheduled', createdAt: time, updatedAt: time, attempts: '0', version: '1', ...storedValues({ ...input, ...sms }) };
   }
 
   /**
@@ -136,7 +141,7 @@ export class MessageStore {
   }
 
   /** `ifVersion`: the version the client last saw; another one refuses the change. */
-  update(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number): Promise<Transition> {
+  update(tenant: string, id: string, patch: StoredPatch, now: number, ifVersion?: number): Promise<Transition> {
     const values: Record<string, string | null> = storedValues(patch);
     for (const [field, value] of Object.entries(patch)) if (value === null) values[field] = null;
     return this.transition('updateMessage', id, now, tenant, JSON.stringify(values), ifVersion === undefined ? '' : String(ifVersion));

@@ -1,4 +1,4 @@
-import type { Channel, MessageRecord, MessageStatus } from '@punctual/shared';
+import type { Channel, MessageRecord, MessageStatus, SmsEncoding } from '@punctual/shared';
 
 /**
  * A message as stored: one JSON object of string values, times as epoch ms, `template` and
@@ -7,7 +7,7 @@ import type { Channel, MessageRecord, MessageStatus } from '@punctual/shared';
  */
 export type StoredFields = Record<string, string>;
 
-const TIME_FIELDS = ['createdAt', 'updatedAt', 'deliveredAt', 'failedAt', 'canceledAt', 'nextAttemptAt'] as const;
+const TIME_FIELDS = ['createdAt', 'updatedAt', 'deliveredAt', 'failedAt', 'canceledAt', 'nextAttemptAt', 'throttledAt'] as const;
 
 export function parseStored(json: string): StoredFields {
   return JSON.parse(json) as StoredFields;
@@ -35,6 +35,8 @@ export function toRecord(f: StoredFields): MessageRecord {
   if (f.providerMessageId !== undefined) record.providerMessageId = f.providerMessageId;
   if (f.metadata !== undefined) record.metadata = JSON.parse(f.metadata);
   if (f.callbackUrl !== undefined) record.callbackUrl = f.callbackUrl;
+  if (f.encoding !== undefined) record.encoding = f.encoding as SmsEncoding;
+  if (f.segments !== undefined) record.segments = Number(f.segments);
   return record;
 }
 

@@ -5,6 +5,10 @@ import { CallbackQueues } from './callback-queues.js';
 import type { Keyspace } from './keys.js';
 import { isNoScript, loadAllScripts, type RedisClient } from './redis.js';
 import { isWellFormedText, toRecord } from './record.js';
+import { smsFieldsOf } from './sms-fields.js';
+
+/** Reads of the stored text a move to SMS tries before giving up on counting it (concurrent PUTs). */
+const SMS_UPDATE_READS = 3;
 
 export interface SchedulerOptions {
   keyspace: Keyspace;
@@ -105,13 +109,33 @@ export class Scheduler {
   /** Changes a scheduled message; a new sendAt moves its job. */
   async update(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number): Promise<Transition> {
     assertWellFormed(patch);
-    const result = await this.store.update(tenant, id, patch, now, ifVersion);
+    const result = await this.updateWithSmsFields(tenant, id, patch, now, ifVersion);
     if (result.ok && patch.sendAt !== undefined && patch.sendAt !== null) {
       // The record is already changed: a job left at the old time re-delays itself when it
       // fires, and the reconciler promotes one that stays late, so this is best effort.
       await this.deliveries.reschedule(id, result.record.sendAt, now);
     }
     return result;
+  }
+
+  /**
+   * The update with the SMS fields of the text the record ends up with (the script drops them when
+   * it is not an SMS). A move to SMS that keeps the stored text counts that text, so it is read
+   * first and the update guarded by the version read: a PUT racing in between makes it read again.
+   */
+  private async updateWithSmsFields(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number): Promise<Transition> {
+    if (typeof patch.message === 'string') return this.store.update(tenant, id, { ...patch, ...smsFieldsOf('sms', patch.message) }, now, ifVersion);
+    if (patch.message === null) return this.store.update(tenant, id, { ...patch, encoding: null, segments: null }, now, ifVersion);
+    if (patch.channel !== 'sms') return this.store.update(tenant, id, patch, now, ifVersion);
+    for (let read = 0; read < SMS_UPDATE_READS; read++) {
+      const stored = await this.store.fields(id);
+      if (!stored || stored.tenant !== tenant) break;
+      const guard = ifVersion ?? Number(stored.version);
+      const result = await this.store.update(tenant, id, { ...patch, ...smsFieldsOf('sms', stored.message) }, now, guard);
+      if (result.ok || result.reason !== 'version_mismatch' || ifVersion !== undefined) return result;
+    }
+    // not found, or raced every time: the record then counts no segments (the worker counts its text)
+    return this.store.update(tenant, id, { ...patch, encoding: null, segments: null }, now, ifVersion);
   }
 
   /** scheduled → canceled; the claim refuses a canceled message, so its job can only do nothing. */

@@ -6,6 +6,8 @@ import { ProviderError } from './provider.js';
 export interface ErrorCodes {
   /** Throughput limits of the sender or account: slow the channel down. */
   rateLimited: ReadonlySet<number>;
+  /** Limits on messages to one recipient: slow that recipient's messages down. */
+  recipientRateLimited?: ReadonlySet<number>;
   /** Worth another attempt later. */
   transient: ReadonlySet<number>;
 }
@@ -37,7 +39,8 @@ export class ProviderHttp {
 /**
  * The ProviderError of an unsuccessful answer: `lastError` is `<provider code>: <its message>`
  * (`HTTP_<status>` when the body names no code). 429 and the rate-limit codes slow the channel,
- * 408, 5xx and the transient codes retry, any other 4xx is permanent.
+ * the recipient rate-limit codes that recipient, 408, 5xx and the transient codes retry, any
+ * other 4xx is permanent.
  */
 export function refusal(answer: HttpAnswer, failure: ProviderFailure, codes: ErrorCodes): ProviderError {
   const code = failure.code ?? `HTTP_${answer.status}`;
@@ -47,6 +50,9 @@ export function refusal(answer: HttpAnswer, failure: ProviderFailure, codes: Err
   const options = retryAfter === undefined ? {} : { retryAfterMs: retryAfter };
   if (answer.status === 429 || (failure.code !== undefined && codes.rateLimited.has(failure.code))) {
     return new ProviderError(text, { ...options, transient: true, rateLimited: true });
+  }
+  if (failure.code !== undefined && codes.recipientRateLimited?.has(failure.code)) {
+    return new ProviderError(text, { ...options, transient: true, recipientRateLimited: true });
   }
   const transient = (failure.code !== undefined && codes.transient.has(failure.code)) || answer.status === 408 || answer.status >= 500;
   return new ProviderError(text, { ...options, transient });

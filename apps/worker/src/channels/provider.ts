@@ -22,21 +22,25 @@ export interface ChannelProvider {
 
 /**
  * A provider's refusal. Transient ones (network, timeout, 5xx) are retried with backoff; permanent
- * ones fail the message at once; rate-limited ones (HTTP 429) slow the whole queue down without
- * spending an attempt. `message` starts with the provider's code.
+ * ones fail the message at once; rate-limited ones (HTTP 429) pause their channel, and
+ * recipient-limited ones (Meta 131056) that recipient's messages, without spending an attempt.
+ * `message` starts with the provider's code.
  */
 export class ProviderError extends Error {
   override name = 'ProviderError';
   readonly transient: boolean;
   /** The provider's throughput limit was hit: pause the channel instead of counting an attempt. */
   readonly rateLimited: boolean;
+  /** Too many messages to this one recipient: pause its messages instead of counting an attempt. */
+  readonly recipientRateLimited: boolean;
   /** The provider asked us to wait at least this long (Retry-After). */
   readonly retryAfterMs?: number;
 
-  constructor(message: string, options: { transient: boolean; rateLimited?: boolean; retryAfterMs?: number }) {
+  constructor(message: string, options: { transient: boolean; rateLimited?: boolean; recipientRateLimited?: boolean; retryAfterMs?: number }) {
     super(message);
-    this.transient = options.transient || options.rateLimited === true;
     this.rateLimited = options.rateLimited === true;
+    this.recipientRateLimited = options.recipientRateLimited === true && !this.rateLimited;
+    this.transient = options.transient || this.rateLimited || this.recipientRateLimited;
     this.retryAfterMs = options.retryAfterMs;
   }
 }

@@ -4,14 +4,15 @@ import { isSuccess, parseJson, refusal, unreadableSuccess, type ErrorCodes, type
 
 /**
  * Graph API error codes worth retrying: 130429 (number's throughput) and 4 / 80007 (app or
- * account rate limits) slow the channel; 131056 (pair rate with one user), 131000 (something
- * went wrong), 131016 / 133004 (service unavailable) and 1 / 2 (unknown / service error) retry.
- * Every other error (131026 undeliverable, 131047 outside the 24 h window, 100 bad parameter…)
- * is permanent.
+ * account rate limits) slow the channel; 131056 (pair rate: too many messages to one user) slows
+ * that user's messages; 131000 (something went wrong), 131016 / 133004 (service unavailable) and
+ * 1 / 2 (unknown / service error) retry. Every other error (131026 undeliverable, 131047 outside
+ * the 24 h window, 100 bad parameter…) is permanent.
  */
 const META_CODES: ErrorCodes = {
   rateLimited: new Set([130429, 4, 80007]),
-  transient: new Set([131056, 131000, 131016, 133004, 1, 2]),
+  recipientRateLimited: new Set([131056]),
+  transient: new Set([131000, 131016, 133004, 1, 2]),
 };
 
 interface GraphError {

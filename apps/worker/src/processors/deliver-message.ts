@@ -1,10 +1,11 @@
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Channel, DeliveryJobData, MessageRecord } from '@punctual/shared';
 import type { Scheduler } from '@punctual/store';
 import type { ChannelRegistry } from '../channels/registry.js';
 import { ProviderError, type OutboundMessage } from '../channels/provider.js';
 import { privateValuesOf, redactText } from '../log-redaction.js';
+import type { DeliveryPacing } from '../pacing.js';
 
 export interface DeliverDeps {
   scheduler: Scheduler;
@@ -14,20 +15,24 @@ export interface DeliverDeps {
   maxAttempts: number;
   /** Delay before the next attempt, given the number of attempts made so far. */
   backoff: (attempts: number) => number;
-  /** Pauses the message's delivery queue, on every worker of the fleet (BullMQ manual rate limit). */
-  rateLimit: (id: string, ms: number) => Promise<void>;
+  /** The channels' rates and the pauses providers ask for, fleet-wide. */
+  pacing: Pick<DeliveryPacing, 'admit' | 'pauseChannel' | 'pauseRecipient'>;
+  /** THROTTLE_MAX_MS: a message still refused for its rate this long after the first refusal fails. */
+  throttleMaxMs: number;
   observe?: DeliveryObserver;
 }
 
-export type AttemptOutcome = 'delivered' | 'failed' | 'retried';
+export type AttemptOutcome = 'delivered' | 'failed' | 'retried' | 'throttled';
 
 /** Told how each attempt ended (the worker's metrics). */
 export interface DeliveryObserver {
   attempt(channel: Channel, outcome: AttemptOutcome): void;
 }
 
-/** Pause of the queue after a provider 429 that names no Retry-After, and the range honoured. */
+/** Pause of the channel after a provider 429 that names no Retry-After, and the range honoured. */
 export const RATE_LIMIT_PAUSE_MS = 1000;
+/** Pause of one recipient after Meta's 131056 without Retry-After: Meta allows about one message per 6 s to a user. */
+export const RECIPIENT_PAUSE_MS = 6000;
 const MIN_RATE_LIMIT_PAUSE_MS = 100;
 const MAX_RATE_LIMIT_PAUSE_MS = 30_000;
 
@@ -39,6 +44,9 @@ const MAX_RATE_LIMIT_PAUSE_MS = 30_000;
 export async function deliverMessage(job: Job<DeliveryJobData>, token: string | undefined, deps: DeliverDeps) {
   const { id } = job.data;
   const now = Date.now();
+  // Paced before the claim: a message waiting for its slot is still scheduled, so it can be canceled.
+  const slot = await deps.pacing.admit(id, now);
+  if (slot !== undefined) return redelay(job, token, slot);
   const claim = await deps.scheduler.claim(id, now);
   if (claim.outcome === 'missing') {
     // record and job are written in one MULTI: this job outlived its record (retention)
@@ -59,6 +67,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     ({ providerMessageId } = await provider.send(outbound(record)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
+    if (failure.rateLimited || failure.recipientRateLimited) return handleThrottle(failure, job, token, record, deps, log);
     return handleRefusal(failure, job, token, record, deps, log);
   }
   // A Redis error from here fails the job; the reconciler enqueues the `sending` message again
@@ -71,20 +80,41 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
 }
 
 /**
- * A 429 gives the attempt back and pauses the queue; a permanent error, or a transient one on the
- * last attempt, fails the message; any other transient error retries after a backoff.
+ * A provider's rate limit gives the attempt back and pauses, on every worker, the channel (a 429)
+ * or only this recipient's messages (Meta 131056) for Retry-After or a default; the message comes
+ * back when the pause ends. One still refused THROTTLE_MAX_MS after its first refusal fails.
+ */
+async function handleThrottle(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, record: MessageRecord, deps: DeliverDeps, log: Logger) {
+  const { id } = job.data;
+  const now = Date.now();
+  const since = record.throttledAt === undefined ? now : Date.parse(record.throttledAt);
+  if (now - since >= deps.throttleMaxMs) {
+    const refused = failure.rateLimited ? 'the 429' : 'the recipient rate limit';
+    const lastError = `${failure.message} (still throttled ${Math.round((now - since) / 1000)} s after ${refused} first refused it: THROTTLE_MAX_MS)`;
+    await deps.scheduler.fail(id, now, lastError);
+    log.warn({ error: redactText(lastError, privateValuesOf(record)) }, 'delivery failed: throttled too long');
+    deps.observe?.attempt(record.channel, 'failed');
+    return;
+  }
+  const fallbackMs = failure.rateLimited ? RATE_LIMIT_PAUSE_MS : RECIPIENT_PAUSE_MS;
+  const pauseMs = Math.min(MAX_RATE_LIMIT_PAUSE_MS, Math.max(MIN_RATE_LIMIT_PAUSE_MS, failure.retryAfterMs ?? fallbackMs));
+  const until = now + pauseMs;
+  await deps.scheduler.release(id, now, failure.message);
+  if (failure.rateLimited) await deps.pacing.pauseChannel(record.channel, until);
+  else await deps.pacing.pauseRecipient(record.channel, record.recipient, until);
+  log.warn({ error: redactText(failure.message, privateValuesOf(record)), pauseMs, paused: failure.rateLimited ? 'channel' : 'recipient' }, 'provider rate limit: paused, attempt not counted');
+  deps.observe?.attempt(record.channel, 'throttled');
+  return redelay(job, token, until);
+}
+
+/**
+ * A permanent error, or a transient one on the last attempt, fails the message; any other
+ * transient error retries after a backoff.
  */
 async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, token: string | undefined, record: MessageRecord, deps: DeliverDeps, log: Logger) {
   const { attempts, channel } = record;
   const { id } = job.data;
   const error = redactText(failure.message, privateValuesOf(record));
-  if (failure.rateLimited) {
-    const pauseMs = Math.min(MAX_RATE_LIMIT_PAUSE_MS, Math.max(MIN_RATE_LIMIT_PAUSE_MS, failure.retryAfterMs ?? RATE_LIMIT_PAUSE_MS));
-    await deps.scheduler.release(id, Date.now(), failure.message);
-    await deps.rateLimit(id, pauseMs);
-    log.warn({ error, pauseMs }, 'provider rate limit: queue paused, attempt not counted');
-    throw Worker.RateLimitError();
-  }
   if (!failure.transient || attempts >= deps.maxAttempts) {
     await deps.scheduler.fail(id, Date.now(), failure.message);
     log.warn({ error }, 'delivery failed');

@@ -38,6 +38,8 @@ for field, value in pairs(rec) do merged[field] = value end
 for field, value in pairs(patch) do
   if value == cjson.null then merged[field] = nil else merged[field] = value end
 end
+-- encoding and segments describe an SMS text only
+if merged.channel ~= 'sms' then merged.encoding = nil; merged.segments = nil end
 if (merged.message == nil) == (merged.template == nil) then return {'invalid', 'content'} end
 if merged.template ~= nil and merged.channel ~= 'whatsapp' then return {'invalid', 'template_channel'} end
 unindex(rec)
@@ -115,14 +117,16 @@ if not rec then return {'missing'} end
 if rec.status ~= 'sending' then return {'final', rec.status} end
 rec.lastError = ARGV[5]
 rec.nextAttemptAt = ARGV[6]
+rec.throttledAt = nil
 touch(rec)
 count('retried', rec.channel)
 return {'ok', save(KEYS[1], rec, 'messageRetrying')}
 `);
 
 /**
- * A claim given back unused: the provider asked the whole channel to slow down (HTTP 429), so the
- * attempt does not count. Stays sending; no event, the next claim publishes messageSending again.
+ * A claim given back unused: the provider asked the channel (HTTP 429) or one recipient's
+ * messages to slow down, so the attempt does not count. Stays sending; `throttledAt` keeps the
+ * first such refusal of the run. No event, the next claim publishes messageSending again.
  * ARGV[5]: lastError.
  */
 export const releaseClaim = transition(`
@@ -130,6 +134,7 @@ local rec = load(KEYS[1])
 if not rec then return {'missing'} end
 if rec.status ~= 'sending' then return {'final', rec.status} end
 if tonumber(rec.attempts) > 0 then rec.attempts = tostring(tonumber(rec.attempts) - 1) end
+if rec.throttledAt == nil then rec.throttledAt = now end
 rec.lastError = ARGV[5]
 touch(rec)
 count('throttled', rec.channel)
@@ -151,6 +156,7 @@ rec.sendAt = now
 rec.attempts = '0'
 rec.failedAt = nil
 rec.nextAttemptAt = nil
+rec.throttledAt = nil
 touch(rec)
 move(rec, 'scheduled')
 count('scheduled', rec.channel)

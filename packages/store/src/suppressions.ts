@@ -1,5 +1,4 @@
 import {
-  CHANNELS,
   inboundKeyword,
   recipientDigits,
   type Channel,
@@ -10,7 +9,7 @@ import {
 import type { DeliveryQueues } from './delivery-queues.js';
 import type { Keyspace } from './keys.js';
 import { defineScripts, type RedisClient } from './redis.js';
-import { applySuppression, reassertSuppression, recordSuppression, suppressionPage } from './lua/suppressions.js';
+import { applySuppression, reassertSuppression, recordSuppression } from './lua/suppressions.js';
 
 /** Who is suppressed: a recipient on a channel, on one tenant's list or (no tenant) the deployment's. */
 export interface SuppressionTarget {
@@ -31,13 +30,8 @@ export interface OptOutResult {
 
 export interface SuppressionListOptions {
   limit: number;
-  /** A cursor `list` returned. */
-  cursor?: SuppressionCursor;
-}
-
-export interface SuppressionCursor {
-  score: number;
-  member: string;
+  /** The creation time (epoch ms) of the last entry of the previous page: `decodeSuppressionCursor`. */
+  cursor?: number;
 }
 
 export interface SuppressionsOptions {
@@ -59,7 +53,6 @@ type Commands = {
   recordSuppression(key: string, ...args: (string | number)[]): Promise<[number, string, string, number?, string?]>;
   reassertSuppression(key: string, ...args: (string | number)[]): Promise<[] | [number, string, number]>;
   applySuppression(key: string, ...args: (string | number)[]): Promise<[number, string, string, ...string[]]>;
-  suppressionPage(key: string, ...args: (string | number)[]): Promise<[number, ...string[]]>;
 };
 
 /**
@@ -78,7 +71,7 @@ export class Suppressions {
   private readonly deliveries: DeliveryQueues;
 
   constructor(redis: RedisClient, { keyspace, eventsMaxLen, retentionMs, deliveries }: SuppressionsOptions) {
-    defineScripts(redis, { recordSuppression, reassertSuppression, applySuppression, suppressionPage });
+    defineScripts(redis, { recordSuppression, reassertSuppression, applySuppression });
     this.redis = redis as RedisClient & Commands;
     this.keys = keyspace;
     this.common = [String(eventsMaxLen), Math.max(1, Math.round(retentionMs))];
@@ -136,18 +129,20 @@ export class Suppressions {
     return { channel, recipient: digits, scope: 'deployment', source: entry.source, createdAt: iso(entry.createdAt) };
   }
 
-  /** A page of a tenant's own list, newest first. The deployment's list is never listed: it names other tenants' recipients. */
+  /**
+   * A page of a tenant's own list, newest first: entries have distinct creation times, so the
+   * last one's is the cursor. The deployment's list is never listed: it names other tenants' recipients.
+   */
   async list(tenant: string, { limit, cursor }: SuppressionListOptions): Promise<{ suppressions: Suppression[]; nextCursor: string | null }> {
-    const [more, ...flat] = await this.redis.suppressionPage(
-      this.keys.tenantSuppressions(tenant), limit, cursor ? cursor.score : '', cursor ? cursor.member : '',
-    );
+    const from = cursor === undefined ? '+inf' : `(${cursor}`;
+    const flat = await this.redis.zrevrangebyscore(this.keys.tenantSuppressions(tenant), from, '-inf', 'WITHSCORES', 'LIMIT', 0, limit + 1);
     const suppressions: Suppression[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
+    for (let i = 0; i < flat.length && suppressions.length < limit; i += 2) {
       const [channel, digits] = flat[i]!.split(':') as [Channel, string];
       suppressions.push({ channel, recipient: digits, scope: 'tenant', source: 'api', createdAt: iso(flat[i + 1]!) });
     }
-    const last = flat.length >= 2 ? { score: Number(flat[flat.length - 1]), member: flat[flat.length - 2]! } : null;
-    return { suppressions, nextCursor: more === 1 && last ? encodeSuppressionCursor(last) : null };
+    const more = flat.length > 2 * limit;
+    return { suppressions, nextCursor: more ? encodeSuppressionCursor(Number(flat[2 * limit - 1])) : null };
   }
 
   /**
@@ -236,19 +231,17 @@ export async function applyInboundKeyword(
   return { keyword, changed: await suppressions.optIn(target, now) };
 }
 
-const CURSOR = new RegExp(`^(\\d{1,16}):((?:${CHANNELS.join('|')}):[1-9][0-9]{6,14})$`);
-
-export function encodeSuppressionCursor({ score, member }: SuppressionCursor): string {
-  return Buffer.from(`${score}:${member}`).toString('base64url');
+export function encodeSuppressionCursor(createdAt: number): string {
+  return Buffer.from(`s:${createdAt}`).toString('base64url');
 }
 
-/** Null for anything that is not a cursor `list` returned. */
-export function decodeSuppressionCursor(cursor: string): SuppressionCursor | null {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return null;
-  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString());
+/** The creation time a cursor of `list` names; null for anything that is not one. */
+export function decodeSuppressionCursor(cursor: string): number | null {
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(cursor)) return null;
+  const match = /^s:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (!match) return null;
-  const score = Number(match[1]);
-  return Number.isSafeInteger(score) ? { score, member: match[2]! } : null;
+  const createdAt = Number(match[1]);
+  return Number.isSafeInteger(createdAt) ? createdAt : null;
 }
 
 function iso(ms: string): string {

@@ -3,7 +3,8 @@ import { transition } from './prelude.js';
 /**
  * Suppression lists. The canonical copy lives in the global slot (`{prefix}`): the deployment's
  * list (`:supp`, a hash member → {source, createdAt}) and each tenant's (`:supp:t:<tenant>`, a
- * sorted set by creation time, for paging). Every change there takes the next sequence number
+ * sorted set by creation time, for paging; a PUT in the same millisecond as the newest entry
+ * takes the next one, so the time alone orders the list and a page cursor never names a number). Every change there takes the next sequence number
  * and is journaled in `:supp:pending` until it has been applied to every partition, where a
  * replica (`{prefix-pN}:supp`, `{prefix-pN}:supp:t:<tenant>`) is what the message scripts check.
  * A replica keeps the sequence number of the change it applied (negative once lifted), so an
@@ -53,7 +54,10 @@ if changed and on then
   if scope == '*' then
     rcall('HSET', gbase .. ':supp', member, cjson.encode({ source = source, createdAt = now }))
   else
-    rcall('ZADD', gbase .. ':supp:t:' .. scope, now, member)
+    local key = gbase .. ':supp:t:' .. scope
+    local newest = rcall('ZREVRANGE', key, 0, 0, 'WITHSCORES')[2]
+    if newest and tonumber(newest) >= tonumber(now) then createdAt = tostring(tonumber(newest) + 1) end
+    rcall('ZADD', key, createdAt, member)
   end
   rcall('HINCRBY', gbase .. ':optouts', channel .. ':' .. source, 1)
 elseif changed then
@@ -137,34 +141,3 @@ for _, rec in ipairs(found) do
 end
 return reply
 `);
-
-/**
- * One page of a tenant's list, newest first, after a (score, member) boundary, O(log² n).
- * KEYS[1]: the tenant's canonical list. ARGV: limit, boundary score ('' = first page), member.
- * Reply: { more 0|1, member, score, member, score… }
- */
-export const suppressionPage = `
-local key, limit, cscore, cmember = KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local rcall = redis.call
-local start = 0
-if cscore ~= '' then
-  -- members ordered before the boundary, ascending; descending, the page starts right after them
-  local lo = rcall('ZCOUNT', key, '-inf', '(' .. cscore)
-  local hi = rcall('ZCOUNT', key, '-inf', cscore)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if rcall('ZRANGE', key, mid, mid)[1] < cmember then lo = mid + 1 else hi = mid end
-  end
-  start = rcall('ZCARD', key) - lo
-end
-local items = rcall('ZREVRANGE', key, start, start + limit, 'WITHSCORES')
-local more = 0
-if #items > 2 * limit then
-  more = 1
-  items[#items] = nil
-  items[#items] = nil
-end
-local reply = { more }
-for i = 1, #items do reply[#reply + 1] = items[i] end
-return reply
-`;

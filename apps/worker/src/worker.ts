@@ -24,6 +24,7 @@ import { startDueAlarm } from './due-alarm.js';
 import { createWorkerMetrics } from './metrics.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
+import { startSuppressionRepair } from './suppression-repair.js';
 
 /**
  * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
@@ -135,6 +136,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, maintenance, deliveries: scheduler.deliveries, log }, config.reconcileIntervalMs);
   const stopSweeper = startRetentionSweeper(maintenance, keyspace, log, config.reconcileIntervalMs);
+  const stopSuppressionRepair = startSuppressionRepair(scheduler.suppressions, log, config.reconcileIntervalMs);
   const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {
@@ -148,6 +150,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
       await stopHeartbeat();
       await stopReconciler();
       await stopSweeper();
+      await stopSuppressionRepair();
       // Lets in-flight jobs finish; what does not is taken over by another worker.
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.close()));
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.disconnect()));

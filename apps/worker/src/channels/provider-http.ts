@@ -8,6 +8,8 @@ export interface ErrorCodes {
   rateLimited: ReadonlySet<number>;
   /** Worth another attempt later. */
   transient: ReadonlySet<number>;
+  /** The recipient opted out (unsubscribed) of the sender: permanent, and suppresses the recipient. */
+  optedOut?: ReadonlySet<number>;
 }
 
 /** The provider's error, as far as its body tells it. */
@@ -49,7 +51,8 @@ export function refusal(answer: HttpAnswer, failure: ProviderFailure, codes: Err
     return new ProviderError(text, { ...options, transient: true, rateLimited: true });
   }
   const transient = (failure.code !== undefined && codes.transient.has(failure.code)) || answer.status === 408 || answer.status >= 500;
-  return new ProviderError(text, { ...options, transient });
+  const recipientOptedOut = failure.code !== undefined && codes.optedOut?.has(failure.code) === true;
+  return new ProviderError(text, { ...options, transient, recipientOptedOut });
 }
 
 /** The JSON of an answer's body, or undefined when it is not JSON. */

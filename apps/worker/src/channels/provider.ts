@@ -32,11 +32,14 @@ export class ProviderError extends Error {
   readonly rateLimited: boolean;
   /** The provider asked us to wait at least this long (Retry-After). */
   readonly retryAfterMs?: number;
+  /** The provider refuses the recipient as unsubscribed (Twilio 21610): it opted out of the channel. */
+  readonly recipientOptedOut: boolean;
 
-  constructor(message: string, options: { transient: boolean; rateLimited?: boolean; retryAfterMs?: number }) {
+  constructor(message: string, options: { transient: boolean; rateLimited?: boolean; retryAfterMs?: number; recipientOptedOut?: boolean }) {
     super(message);
     this.transient = options.transient || options.rateLimited === true;
     this.rateLimited = options.rateLimited === true;
     this.retryAfterMs = options.retryAfterMs;
+    this.recipientOptedOut = options.recipientOptedOut === true;
   }
 }

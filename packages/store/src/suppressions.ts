@@ -95,7 +95,7 @@ export class Suppressions {
       recipient: digits,
       scope: target.tenant === undefined ? 'deployment' : 'tenant',
       source: was as SuppressionSource,
-      createdAt: new Date(Number(createdAt)).toISOString(),
+      createdAt: iso(createdAt),
     };
     return { created: changed === 1, suppression, canceled };
   }

@@ -3,8 +3,9 @@ import { transition } from './prelude.js';
 /**
  * Suppression lists. The canonical copy lives in the global slot (`{prefix}`): the deployment's
  * list (`:supp`, a hash member → {source, createdAt}) and each tenant's (`:supp:t:<tenant>`, a
- * sorted set by creation time, for paging; a PUT in the same millisecond as the newest entry
- * takes the next one, so the time alone orders the list and a page cursor never names a number). Every change there takes the next sequence number
+ * sorted set by creation time, for paging; an entry added in the same millisecond as the newest
+ * one takes the next millisecond, so the time alone orders the list and a page cursor, which
+ * request logs show, never names a number). Every change there takes the next sequence number
  * and is journaled in `:supp:pending` until it has been applied to every partition, where a
  * replica (`{prefix-pN}:supp`, `{prefix-pN}:supp:t:<tenant>`) is what the message scripts check.
  * A replica keeps the sequence number of the change it applied (negative once lifted), so an

@@ -67,8 +67,8 @@ interface FeedEntry {
 }
 
 /**
- * Follows the live feed stream of a prefix (partition 0) from where it is now, so a test waits
- * for the event it expects instead of sleeping.
+ * Follows the live feed stream of a prefix (partition 0, or the one given) from where it is now,
+ * so a test waits for the event it expects instead of sleeping.
  */
 export class FeedWatcher {
   private readonly redis: Redis;
@@ -79,13 +79,13 @@ export class FeedWatcher {
   private waiters: { match: (e: FeedEntry) => boolean; resolve: (e: FeedEntry) => void }[] = [];
   private loop: Promise<void> = Promise.resolve();
 
-  private constructor(prefix: string, url: string) {
+  private constructor(prefix: string, url: string, partition: number) {
     this.redis = new Redis(url, { maxRetriesPerRequest: null });
-    this.key = `{${prefix}-p0}:feed:events`;
+    this.key = `{${prefix}-p${partition}}:feed:events`;
   }
 
-  static async start(prefix: string, url = redisUrl()): Promise<FeedWatcher> {
-    const watcher = new FeedWatcher(prefix, url);
+  static async start(prefix: string, url = redisUrl(), partition = 0): Promise<FeedWatcher> {
+    const watcher = new FeedWatcher(prefix, url, partition);
     const last = await watcher.redis.xrevrange(watcher.key, '+', '-', 'COUNT', 1);
     watcher.lastId = last[0]?.[0] ?? '0';
     watcher.loop = watcher.read();

@@ -12,9 +12,10 @@ let worker: Awaited<ReturnType<typeof startTestWorker>>;
 let completed: CompletedJobs;
 
 beforeAll(async () => {
-  // Twilio refuses the first send for good, then accepts: the failure is fixed on its side.
+  // Twilio refuses the first send for good, then accepts: the failure is fixed on its side (the
+  // account enables the region). Not 21610: an unsubscribed recipient is opted out, and no retry helps.
   twilio = await FakeHttpServer.start((_request, n) =>
-    n === 0 ? twilioError(400, 21610, 'Attempt to send to unsubscribed recipient') : { status: 201, body: twilioMessage('SMretried') },
+    n === 0 ? twilioError(400, 21408, 'Permission to send an SMS has not been enabled for the region') : { status: 201, body: twilioMessage('SMretried') },
   );
   feed = await FeedWatcher.start(prefix);
   app = await buildTestApp(prefix);
@@ -47,7 +48,7 @@ describe('failed messages', () => {
     await completed.waitFor(id);
     const failed = (await app.inject({ method: 'GET', url: '/failed' })).json().messages as Record<string, unknown>[];
     expect(failed.filter((m) => m.id === id)).toEqual([
-      expect.objectContaining({ id, status: 'failed', attempts: 1, lastError: '21610: Attempt to send to unsubscribed recipient' }),
+      expect.objectContaining({ id, status: 'failed', attempts: 1, lastError: '21408: Permission to send an SMS has not been enabled for the region' }),
     ]);
 
     const retried = await app.inject({ method: 'POST', url: `/failed/${id}/retry` });

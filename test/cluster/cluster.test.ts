@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { MessageRecord } from '../../packages/shared/src/index.js';
-import { Keyspace, Maintenance, Scheduler, decodeCursor } from '../../packages/store/src/index.js';
+import { Keyspace, Maintenance, Scheduler, applyInboundKeyword, decodeCursor } from '../../packages/store/src/index.js';
 import { reconcile } from '../../apps/worker/src/reconciler.js';
 import { buildTestApp, startTestWorker } from '../../test-support/apps.js';
 import { startRedisCluster, type TestRedisCluster } from '../../test-support/redis-cluster.js';
@@ -211,6 +211,34 @@ describe('API and worker on a three-master Redis Cluster, six partitions', () =>
     } finally {
       await own.close();
       await deletePrefix(globalPrefix, cluster.nodes);
+    }
+  });
+
+  it('opts a recipient out on every shard: its messages in every partition canceled, new ones refused, the repair and the lists working', async () => {
+    const keyspace = new Keyspace({ prefix, partitions: PARTITIONS });
+    const watcher = await FeedClient.connect(`${url}/ws`);
+    try {
+      const recipient = '5511933332222';
+      const ids: string[] = [];
+      for (let i = 0; i < 24; i++) {
+        const res = await app.inject({ method: 'POST', url: '/scheduled', payload: { recipient: i % 2 ? `+${recipient}` : recipient, message: 'hi', channel: 'sms', sendAt: Date.now() + 3_600_000 } });
+        expect(res.statusCode, res.body).toBe(201);
+        ids.push(res.json().id);
+      }
+      expect(new Set(ids.map((id) => keyspace.partitionOf(id))).size).toBe(PARTITIONS);
+      expect(await applyInboundKeyword(app.suppressions, { channel: 'sms', from: `+${recipient}`, text: 'STOP' })).toEqual({ keyword: 'opt_out', changed: true });
+      for (const id of ids) expect((await watcher.waitForEvent('messageDeleted', id)).data).toMatchObject({ status: 'canceled', cancelReason: 'opted_out' });
+      const refused = await app.inject({ method: 'POST', url: '/scheduled', payload: { recipient, message: 'hi', channel: 'sms', sendAt: Date.now() } });
+      expect(refused.json()).toMatchObject({ statusCode: 422, code: 'RECIPIENT_OPTED_OUT' });
+      expect((await app.inject({ url: `/suppressions/sms/${recipient}` })).json().data).toMatchObject({ scope: 'deployment', source: 'inbound' });
+
+      const own = '5511933331111';
+      expect((await app.inject({ method: 'PUT', url: `/suppressions/whatsapp/${own}` })).statusCode).toBe(201);
+      expect((await app.inject({ url: '/suppressions' })).json().suppressions).toMatchObject([{ channel: 'whatsapp', recipient: own }]);
+      expect(await app.suppressions.repair(Date.now() + 3_600_000)).toBe(0);
+      expect((await app.inject({ method: 'DELETE', url: `/suppressions/whatsapp/${own}` })).statusCode).toBe(200);
+    } finally {
+      await watcher.close();
     }
   });
 

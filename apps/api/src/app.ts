@@ -10,6 +10,7 @@ import type { ErrorObject } from 'ajv';
 import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
+import suppressionsPlugin from './plugins/app/suppressions.js';
 import feedPlugin from './plugins/app/feed.js';
 import { registerJsonParser } from './json-body.js';
 import { RequestLogController, loggerOptions } from './logger.js';
@@ -22,6 +23,7 @@ import idempotencyPlugin from './plugins/app/idempotency.js';
 import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
+import suppressionRoutes from './routes/suppressions.js';
 import wsRoutes from './routes/ws.js';
 import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics.js';
@@ -103,10 +105,12 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   }
   await app.register(idempotencyPlugin);
   await app.register(metricsPlugin, { workerWindowMs: config.workerWindowMs });
+  await app.register(suppressionsPlugin);
 
   await app.register(healthRoutes, { readyRequireWorkerMs: config.readyRequireWorkerMs, workerWindowMs: config.workerWindowMs });
   await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(historyRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
+  await app.register(suppressionRoutes);
   await app.register(metricsRoutes);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins, maxClientsPerTenant: config.wsMaxClientsPerTenant });

@@ -83,5 +83,21 @@ export const FeedClientLimitReached = define(
   'FEED_CLIENT_LIMIT_REACHED',
   'This tenant has %s live-feed connections open on this API instance, the most allowed; close one first',
 );
+export const NotSuppressed = define('SUPPRESSION_NOT_FOUND', 'The recipient is not suppressed for this tenant on %s');
+export const NotOnTenantList = define('SUPPRESSION_NOT_FOUND', "The recipient is not on this tenant's suppression list for %s%s");
+const OptedOutEverywhere = define(
+  'RECIPIENT_OPTED_OUT',
+  'The recipient opted out of this channel (a STOP reply, or the provider reports them unsubscribed): nothing was changed; only they can opt back in (START)',
+);
+const OnTenantList = define(
+  'RECIPIENT_OPTED_OUT',
+  "The recipient is on this tenant's suppression list for this channel: nothing was changed (DELETE /suppressions/{channel}/{recipient} lifts it)",
+);
+
+/** The 422 of a write to a suppressed recipient; `by` is the list that refused it (`deployment` or `tenant`). */
+export function recipientOptedOut(by: string | undefined): Error {
+  return by === 'tenant' ? new OnTenantList() : new OptedOutEverywhere();
+}
+
 export const OriginNotAllowed = define('ORIGIN_NOT_ALLOWED', 'Origin %s may not open the live feed');
 export const UpgradeRequired = define('UPGRADE_REQUIRED', 'GET /ws is a WebSocket: send an upgrade request');

@@ -75,8 +75,16 @@ export function loggerOptions(level: string, stream?: DestinationStream): Logger
   };
 }
 
-/** The URL with the values of query parameters that may hold secrets or personal data redacted. */
-export function loggableUrl(url: string): string {
+/** A path segment with seven digits or more that is no message id: maybe a phone number (`/suppressions/sms/+5511…`). */
+const PHONE_SEGMENT = /(?<=\/)(?![0-9A-HJKMNP-TV-Z]{26}(?:[/?]|$))(?:[^/?0-9]*[0-9]){7}[^/?]*/g;
+
+/**
+ * The URL with phone numbers in its path and the values of query parameters that may hold
+ * secrets or personal data redacted.
+ */
+export function loggableUrl(rawUrl: string): string {
+  const q0 = rawUrl.indexOf('?');
+  const url = q0 < 0 ? rawUrl.replace(PHONE_SEGMENT, '[redacted]') : rawUrl.slice(0, q0).replace(PHONE_SEGMENT, '[redacted]') + rawUrl.slice(q0);
   const q = url.indexOf('?');
   if (q < 0) return url;
   const query = url

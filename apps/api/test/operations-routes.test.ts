@@ -28,6 +28,7 @@ describe('OpenAPI', () => {
     'get /health', 'get /ready', 'get /metrics',
     'post /scheduled', 'get /scheduled', 'get /scheduled/{id}', 'put /scheduled/{id}', 'delete /scheduled/{id}',
     'get /delivered', 'get /failed', 'get /canceled', 'get /messages/{id}', 'post /failed/{id}/retry', 'get /ws',
+    'put /suppressions/{channel}/{recipient}', 'get /suppressions/{channel}/{recipient}', 'get /suppressions', 'delete /suppressions/{channel}/{recipient}',
   ];
 
   it('documents every route, with error responses and a security scheme, and is valid OpenAPI 3', async () => {
@@ -76,6 +77,7 @@ describe('OpenAPI', () => {
       metadata: JSON.stringify({ order: 'A-1', amount: 12.5, vip: true, note: null }),
       callbackUrl: 'https://example.com/hook?x=1',
       deliveredAt: String(t), failedAt: String(t + 1), canceledAt: String(t + 2), nextAttemptAt: String(t + 3),
+      cancelReason: 'opted_out',
       lastError: 'TWILIO_21610: "unsubscribed" \\ recipient',
       providerMessageId: 'SM0123456789abcdef',
       attempts: '3',
@@ -83,7 +85,7 @@ describe('OpenAPI', () => {
     };
     await redis.set(key, JSON.stringify(full));
     const expected = toRecord(full);
-    expect(Object.keys(expected)).toHaveLength(19);
+    expect(Object.keys(expected)).toHaveLength(20);
     const one = await app.inject({ url: `/messages/${created.id}` });
     expect(one.json()).toEqual({ success: true, data: expected });
     const page = (await app.inject({ url: '/scheduled?limit=500' })).json();

@@ -128,6 +128,7 @@ export class MessagesView {
     content!.textContent = record.message ?? (record.template ? `template ${record.template.name} (${record.template.language})` : '');
     content!.className = 'content';
     status!.replaceChildren(span(`status status-${record.status}`, record.status));
+    if (record.cancelReason === 'opted_out') status!.append(span('hint opted-out', 'opted out'));
     if (record.lastError) status!.append(span('hint error-text', record.lastError));
     element.dataset.status = record.status;
     this.tick(Date.now());

@@ -116,6 +116,18 @@ describe('the console in open dev mode', () => {
     await row(second, 'console: to cancel').waitFor({ state: 'detached' });
   });
 
+  it('shows a message canceled because its recipient opted out as such', async () => {
+    await schedule(first, { recipient: '5511944443333', message: 'console: opted out', sendAt: `${DAY}T11:00:00` });
+    await waitForStatus(second, 'console: opted out', 'scheduled');
+    const suppressed = await fetch(`${product.origin}/suppressions/sms/5511944443333`, { method: 'PUT' });
+    expect(suppressed.status).toBe(201);
+    for (const page of [first, second]) {
+      await waitForStatus(page, 'console: opted out', 'canceled');
+      await row(page, 'console: opted out').getByText('opted out', { exact: true }).waitFor();
+    }
+    expect(await row(first, 'console: to cancel').getByText('opted out', { exact: true }).count()).toBe(0);
+  });
+
   it('reschedules a message with a new local time', async () => {
     await schedule(first, { recipient: '5511977776666', message: 'console: to move', sendAt: `${DAY}T08:00:00` });
     const moving = row(first, 'console: to move');
@@ -142,7 +154,7 @@ describe('the console in open dev mode', () => {
 
   it('shows the encoding and segments of SMS messages', async () => {
     const text = `console: segments ${'x'.repeat(150)} 😀`;
-    await schedule(first, { recipient: '5511944443333', message: text, sendAt: `${DAY}T11:00:00` });
+    await schedule(first, { recipient: '5511933332222', message: text, sendAt: `${DAY}T11:00:00` });
     for (const page of [first, second]) await row(page, 'console: segments').locator('.segments').getByText('UCS-2 · 3 segments', { exact: true }).waitFor();
   });
 

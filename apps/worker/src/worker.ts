@@ -28,6 +28,7 @@ import { DeliveryPacing } from './pacing.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
 import { withSafeErrors } from './log-redaction.js';
+import { startSuppressionRepair } from './suppression-repair.js';
 
 /**
  * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
@@ -152,6 +153,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
     log,
     config.reconcileIntervalMs,
   );
+  const stopSuppressionRepair = startSuppressionRepair(scheduler.suppressions, log, config.reconcileIntervalMs);
   const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {
@@ -167,6 +169,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
       await stopHeartbeat();
       await stopReconciler();
       await stopSweeper();
+      await stopSuppressionRepair();
       // Lets in-flight jobs finish; what does not is taken over by another worker.
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.close()));
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.disconnect()));

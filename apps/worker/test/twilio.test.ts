@@ -102,7 +102,7 @@ describe('Twilio provider', () => {
     fake.respondWith(() => twilioError(status, code, message));
     const error = (await providers().get('sms')!.send(sms).catch((e: unknown) => e)) as ProviderError;
     expect(error).toBeInstanceOf(ProviderError);
-    expect(error).toMatchObject({ transient: false, rateLimited: false, message: `${code}: ${message}` });
+    expect(error).toMatchObject({ transient: false, rateLimited: false, message: `${code}: ${message}`, recipientOptedOut: code === 21610 });
   });
 
   it('treats 20429 (HTTP 429) as a rate limit, honouring Retry-After', async () => {

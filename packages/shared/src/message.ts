@@ -31,13 +31,17 @@ export const ISO_WITH_OFFSET_PATTERN =
   '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})$';
 
 /** A string from a fixed list; validates as `enum` so errors name the allowed values. */
-function StringEnum<T extends string>(values: readonly T[], options: { description?: string } = {}) {
+export function StringEnum<T extends string>(values: readonly T[], options: { description?: string } = {}) {
   return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 }
 
 export const Channel = StringEnum(CHANNELS, { description: 'Delivery channel' });
 export type Channel = Static<typeof Channel>;
 export const MessageStatus = StringEnum(MESSAGE_STATUSES);
+
+/** Why a message was canceled: a DELETE (api), or its recipient opted out of the channel (opted_out). */
+export const CANCEL_REASONS = ['api', 'opted_out'] as const;
+export type CancelReason = (typeof CANCEL_REASONS)[number];
 
 export const MessageId = Type.String({ pattern: MESSAGE_ID_PATTERN, description: 'Message id (ULID)' });
 export const Recipient = Type.String({
@@ -146,6 +150,7 @@ export const MessageRecord = Type.Object({
   deliveredAt: Type.Optional(IsoTime),
   failedAt: Type.Optional(IsoTime),
   canceledAt: Type.Optional(IsoTime),
+  cancelReason: Type.Optional(StringEnum(CANCEL_REASONS, { description: 'Why it was canceled: api (DELETE) or opted_out (the recipient opted out)' })),
   nextAttemptAt: Type.Optional(Type.String({ format: 'date-time', description: 'When a failed attempt is tried again' })),
   throttledAt: Type.Optional(Type.String({
     format: 'date-time',

@@ -5,6 +5,7 @@ export * from './sms-fields.js';
 export * from './redis.js';
 export * from './message-store.js';
 export * from './scheduler.js';
+export * from './suppressions.js';
 export * from './partitioned-queue.js';
 export * from './delivery-queues.js';
 export * from './pacer.js';

@@ -86,6 +86,19 @@ export class Keyspace {
     return `${tag}:expiring`;
   }
 
+  /**
+   * A partition's replica of a suppression list (the deployment's, or a tenant's): what the
+   * message scripts check. `<channel>:<digits>` → sequence number, negative once lifted.
+   */
+  suppressionReplica(tag: string, tenant?: string): string {
+    return tenant === undefined ? `${tag}:supp` : `${tag}:supp:t:${tenant}`;
+  }
+
+  /** Every tenant's scheduled messages to a recipient on a channel, by `sendAt` (lua/prelude.ts builds the same name). */
+  recipientIndex(tag: string, channel: string, recipient: string): string {
+    return `${tag}:rcpt:${channel}:${recipientKey(recipient)}`;
+  }
+
   /** Worker processes by their last heartbeat (one set for the deployment, on partition 0). */
   workers(): string {
     return `${this.tag(0)}:workers`;
@@ -109,6 +122,31 @@ export class Keyspace {
   /** The stored outcome of a POST with an `Idempotency-Key` (keyed by the key's sha256). */
   idempotency(tenant: string, keyHash: string): string {
     return `${this.global()}:idem:${tenant}:${keyHash}`;
+  }
+
+  /** The deployment's suppression list (canonical copy): `<channel>:<digits>` → {source, createdAt}. */
+  deploymentSuppressions(): string {
+    return `${this.global()}:supp`;
+  }
+
+  /** A tenant's suppression list (canonical copy): `<channel>:<digits>` by creation time. */
+  tenantSuppressions(tenant: string): string {
+    return `${this.global()}:supp:t:${tenant}`;
+  }
+
+  /** Sequence number of suppression changes. */
+  suppressionSeq(): string {
+    return `${this.global()}:supp:seq`;
+  }
+
+  /** Suppression changes not yet applied to every partition, by the time they were made. */
+  suppressionJournal(): string {
+    return `${this.global()}:supp:pending`;
+  }
+
+  /** Opt-outs recorded, `<channel>:<source>` → count (punctual_optouts_total). */
+  optOutCounts(): string {
+    return `${this.global()}:optouts`;
   }
 
   /** Prefix of the per-tenant request counters of the rate limiter. */

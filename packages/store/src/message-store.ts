@@ -25,8 +25,11 @@ export type MessagePatch = Partial<{ [K in keyof NewMessage]: NewMessage[K] | nu
 /** A patch as stored: with the SMS fields of its text (see `smsFieldsOf`), which the update script drops off a non-SMS record. */
 export type StoredPatch = MessagePatch & Partial<{ [K in keyof SmsFields]: SmsFields[K] | null }>;
 
-/** Why a transition was refused. `invalid`: the change would make a record no request could create. */
-export type Refusal = 'not_found' | 'not_scheduled' | 'not_failed' | 'version_mismatch' | 'invalid' | 'quota';
+/**
+ * Why a transition was refused. `invalid`: the change would make a record no request could create.
+ * `opted_out`: the recipient is suppressed on the channel (detail: `deployment` or `tenant`).
+ */
+export type Refusal = 'not_found' | 'not_scheduled' | 'not_failed' | 'version_mismatch' | 'invalid' | 'quota' | 'opted_out';
 export type Transition =
   | { ok: true; record: MessageRecord }
   | { ok: false; reason: Refusal; detail?: string };
@@ -118,8 +121,13 @@ export class MessageStore {
     (tx as unknown as ScriptCommands).scheduleMessage(this.keys.record(id), this.keys.tagOf(id), now, ...this.common, cap, JSON.stringify(fields));
   }
 
-  static scheduleOutcome(reply: unknown): 'ok' | 'exists' | 'quota' {
-    return (reply as Reply)[0] as 'ok' | 'exists' | 'quota';
+  static scheduleOutcome(reply: unknown): 'ok' | 'exists' | 'quota' | 'opted_out' {
+    return (reply as Reply)[0] as 'ok' | 'exists' | 'quota' | 'opted_out';
+  }
+
+  /** Which list refused a schedule (`opted_out`): `deployment` or `tenant`. */
+  static scheduleDetail(reply: unknown): string | undefined {
+    return (reply as Reply)[1] as string | undefined;
   }
 
   /** One message of a tenant, in any state; another tenant's message is not found. */

@@ -1,4 +1,4 @@
-import type { Channel, MessageRecord, MessageStatus, SmsEncoding } from '@punctual/shared';
+import type { CancelReason, Channel, MessageRecord, MessageStatus, SmsEncoding } from '@punctual/shared';
 
 /**
  * A message as stored: one JSON object of string values, times as epoch ms, `template` and
@@ -31,6 +31,7 @@ export function toRecord(f: StoredFields): MessageRecord {
   for (const field of TIME_FIELDS) {
     if (f[field] !== undefined) record[field] = new Date(Number(f[field])).toISOString();
   }
+  if (f.cancelReason !== undefined) record.cancelReason = f.cancelReason as CancelReason;
   if (f.lastError !== undefined) record.lastError = f.lastError;
   if (f.providerMessageId !== undefined) record.providerMessageId = f.providerMessageId;
   if (f.metadata !== undefined) record.metadata = JSON.parse(f.metadata);

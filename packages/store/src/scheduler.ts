@@ -9,6 +9,7 @@ import { smsFieldsOf } from './sms-fields.js';
 
 /** Reads of the stored text a move to SMS tries before giving up on counting it (concurrent PUTs). */
 const SMS_UPDATE_READS = 3;
+import { Suppressions } from './suppressions.js';
 
 export interface SchedulerOptions {
   keyspace: Keyspace;
@@ -20,7 +21,10 @@ export interface SchedulerOptions {
   maxScheduledPerTenant?: number;
 }
 
-export type ScheduleOutcome = { ok: true; record: MessageRecord } | { ok: false; reason: 'exists' | 'quota' };
+/** `opted_out`: the recipient is suppressed on the channel; detail says by which list (`deployment` or `tenant`). */
+export type ScheduleOutcome =
+  | { ok: true; record: MessageRecord }
+  | { ok: false; reason: 'exists' | 'quota' | 'opted_out'; detail?: string };
 
 /**
  * The one owner of a message's life: the records (MessageStore), the delivery and callback queues
@@ -36,6 +40,8 @@ export class Scheduler {
   readonly store: MessageStore;
   readonly deliveries: DeliveryQueues;
   readonly callbacks: CallbackQueues;
+  /** The suppression lists (opt-outs): they cancel scheduled messages and refuse new ones. */
+  readonly suppressions: Suppressions;
   private readonly cap: number;
   private readonly partitions: number;
 
@@ -46,6 +52,7 @@ export class Scheduler {
     this.store = new MessageStore(redis, options);
     this.deliveries = new DeliveryQueues(options.keyspace, redis);
     this.callbacks = new CallbackQueues(options.keyspace, redis, options.retentionMs ?? DEFAULT_RETENTION_MS);
+    this.suppressions = new Suppressions(redis, { ...options, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS, deliveries: this.deliveries });
     this.cap = options.maxScheduledPerTenant ?? Number.MAX_SAFE_INTEGER;
     this.partitions = options.keyspace.partitions;
   }
@@ -99,9 +106,9 @@ export class Scheduler {
     }
     const outcome = MessageStore.scheduleOutcome(reply);
     if (outcome === 'exists') return { ok: false, reason: 'exists' };
-    if (outcome === 'quota') {
+    if (outcome === 'quota' || outcome === 'opted_out') {
       await this.deliveries.discard(messageId);
-      return { ok: false, reason: 'quota' };
+      return { ok: false, reason: outcome, detail: MessageStore.scheduleDetail(reply) };
     }
     return { ok: true, record: toRecord(fields) };
   }

@@ -9,7 +9,7 @@ const WHEN = {
   412: 'If-Match names another version of the message than the current one',
   413: 'Body larger than 64 KB',
   415: 'Body is not application/json',
-  422: 'Idempotency-Key reused with another body',
+  422: 'Idempotency-Key reused with another body, or RECIPIENT_OPTED_OUT: the recipient opted out of the channel or is on the tenant\'s suppression list',
   429: 'Rate limit of the tenant reached (see Retry-After)',
   500: 'Unexpected error (never with internals)',
   503: 'Redis unavailable: nothing was stored, retry later',

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
-import { MessageNotFailed, MessageNotFound, ScheduledLimitReached } from '../errors.js';
+import { MessageNotFailed, MessageNotFound, ScheduledLimitReached, recipientOptedOut } from '../errors.js';
 import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
@@ -34,13 +34,14 @@ const history: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async (app, { m
 
   app.post(
     '/failed/:id/retry',
-    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
+    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope, ...errorResponses(404, 409, 422, ...COMMON_ERRORS) } } },
     async (request, reply) => {
       const id = messageId(request.params.id);
       const result = await app.scheduler.retry(request.tenant, id, Date.now());
       if (!result.ok) {
         if (result.reason === 'not_found') throw new MessageNotFound(id);
         if (result.reason === 'quota') throw new ScheduledLimitReached(maxScheduledPerTenant);
+        if (result.reason === 'opted_out') throw recipientOptedOut(result.detail);
         throw new MessageNotFailed(id, result.detail);
       }
       return reply.code(202).send({ success: true, data: result.record });

@@ -13,7 +13,7 @@ import {
   UpdateMessageHeaders,
 } from '@punctual/shared';
 import type { Transition } from '@punctual/store';
-import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached, VersionMismatch } from '../errors.js';
+import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached, VersionMismatch, recipientOptedOut } from '../errors.js';
 import { bindLog } from '../logger.js';
 import { contentRefusal, toNewMessage, toPatch } from '../message-input.js';
 import { COMMON_ERRORS, errorResponses } from './error-responses.js';
@@ -24,6 +24,8 @@ import { messageId } from './message-id.js';
 function accepted(id: string, result: Transition) {
   if (result.ok) return result.record;
   switch (result.reason) {
+    case 'opted_out':
+      throw recipientOptedOut(result.detail);
     case 'not_found':
       throw new MessageNotFound(id);
     case 'version_mismatch':
@@ -70,6 +72,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
         const existing = await app.store.get(request.tenant, id);
         if (existing) return reply.code(201).header('idempotent-replayed', 'true').send({ success: true, id, data: existing });
       }
+      if (!result.ok && result.reason === 'opted_out') throw recipientOptedOut(result.detail);
       if (!result.ok) throw new ScheduledLimitReached(maxScheduledPerTenant);
       const { record } = result;
       bindLog(reply, { messageId: record.id });
@@ -106,7 +109,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
         params: MessageIdParams,
         querystring: NoQuery,
         body: UpdateMessageBody,
-        response: { 200: MessageEnvelope, ...errorResponses(400, 404, 409, 412, 413, 415, ...COMMON_ERRORS) },
+        response: { 200: MessageEnvelope, ...errorResponses(400, 404, 409, 412, 413, 415, 422, ...COMMON_ERRORS) },
       },
     },
     async (request, reply) => {

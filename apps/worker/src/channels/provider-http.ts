@@ -10,6 +10,8 @@ export interface ErrorCodes {
   recipientRateLimited?: ReadonlySet<number>;
   /** Worth another attempt later. */
   transient: ReadonlySet<number>;
+  /** The recipient opted out (unsubscribed) of the sender: permanent, and suppresses the recipient. */
+  optedOut?: ReadonlySet<number>;
 }
 
 /** The provider's error, as far as its body tells it. */
@@ -55,7 +57,8 @@ export function refusal(answer: HttpAnswer, failure: ProviderFailure, codes: Err
     return new ProviderError(text, { ...options, transient: true, recipientRateLimited: true });
   }
   const transient = (failure.code !== undefined && codes.transient.has(failure.code)) || answer.status === 408 || answer.status >= 500;
-  return new ProviderError(text, { ...options, transient });
+  const recipientOptedOut = failure.code !== undefined && codes.optedOut?.has(failure.code) === true;
+  return new ProviderError(text, { ...options, transient, recipientOptedOut });
 }
 
 /** The JSON of an answer's body, or undefined when it is not JSON. */

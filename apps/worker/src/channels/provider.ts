@@ -35,12 +35,15 @@ export class ProviderError extends Error {
   readonly recipientRateLimited: boolean;
   /** The provider asked us to wait at least this long (Retry-After). */
   readonly retryAfterMs?: number;
+  /** The provider refuses the recipient as unsubscribed (Twilio 21610): it opted out of the channel. */
+  readonly recipientOptedOut: boolean;
 
-  constructor(message: string, options: { transient: boolean; rateLimited?: boolean; recipientRateLimited?: boolean; retryAfterMs?: number }) {
+  constructor(message: string, options: { transient: boolean; rateLimited?: boolean; recipientRateLimited?: boolean; retryAfterMs?: number; recipientOptedOut?: boolean }) {
     super(message);
     this.rateLimited = options.rateLimited === true;
     this.recipientRateLimited = options.recipientRateLimited === true && !this.rateLimited;
     this.transient = options.transient || this.rateLimited || this.recipientRateLimited;
     this.retryAfterMs = options.retryAfterMs;
+    this.recipientOptedOut = options.recipientOptedOut === true;
   }
 }

@@ -10,6 +10,7 @@ import { isSuccess, parseJson, refusal, unreadableSuccess, type ErrorCodes, type
 const TWILIO_CODES: ErrorCodes = {
   rateLimited: new Set([20429]),
   transient: new Set([20500, 20503]),
+  optedOut: new Set([21610]),
 };
 
 /** Content SID of a Twilio Content API template. */

@@ -68,7 +68,9 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
     if (failure.rateLimited || failure.recipientRateLimited) return handleThrottle(failure, job, token, record, deps, log);
-    return handleRefusal(failure, job, token, record, deps, log);
+    await handleRefusal(failure, job, token, record, deps, log);
+    if (failure.recipientOptedOut) await suppressUnsubscribed(record, deps, log);
+    return;
   }
   // A Redis error from here fails the job; the reconciler enqueues the `sending` message again
   // after its grace period and the message is sent again (at least once to the provider).
@@ -126,6 +128,21 @@ async function handleRefusal(failure: ProviderError, job: Job<DeliveryJobData>, 
   log.info({ error, nextAttemptAt: new Date(nextAt).toISOString() }, 'delivery will be retried');
   deps.observe?.attempt(channel, 'retried');
   return redelay(job, token, nextAt);
+}
+
+/**
+ * The provider says the recipient unsubscribed from our sender (Twilio 21610): the message failed
+ * (a permanent error), and the recipient is opted out of the channel for every tenant, which
+ * cancels its other scheduled messages. Should this fail, the next send gets 21610 again.
+ */
+async function suppressUnsubscribed(record: MessageRecord, deps: DeliverDeps, log: Logger) {
+  try {
+    const { canceled } = await deps.scheduler.suppressions.optOut({ channel: record.channel, recipient: record.recipient }, 'provider', Date.now());
+    log.warn({ canceled }, 'provider reports the recipient unsubscribed: opted out of the channel for every tenant');
+  } catch (err) {
+    // a Redis error quotes the command's arguments, the recipient among them: its message only
+    log.warn({ error: errorText(err) }, 'provider reports the recipient unsubscribed, but the opt-out was not stored');
+  }
 }
 
 async function redelay(job: Job, token: string | undefined, timestamp: number): Promise<never> {

@@ -30,10 +30,14 @@ local function rkey(recipient)
   return (string.gsub(recipient, '^%+', ''))
 end
 
--- a tenant's list of one status, and the same narrowed to the record's channel and recipient
+-- a tenant's list of one status, and the same narrowed to the record's channel and recipient;
+-- scheduled messages also enter the partition's list of every tenant's messages to the
+-- recipient on the channel, which an opt-out cancels
 local function lists(rec, status)
   local t = base .. ':t:' .. rec.tenant .. ':' .. status
-  return { t, t .. ':c:' .. rec.channel, t .. ':r:' .. rkey(rec.recipient) }
+  local keys = { t, t .. ':c:' .. rec.channel, t .. ':r:' .. rkey(rec.recipient) }
+  if status == 'scheduled' then keys[4] = base .. ':rcpt:' .. rec.channel .. ':' .. rkey(rec.recipient) end
+  return keys
 end
 
 -- the sorted set a status keeps outside the tenant's lists, with the score a record enters it by
@@ -85,6 +89,37 @@ local function save(key, rec, event)
   rcall('XADD', base .. ':feed:events', 'MAXLEN', '~', maxlen, '*',
     'event', event, 'tenant', rec.tenant, 'mid', rec.id, 'data', json)
   return json
+end
+
+-- which list keeps the tenant from messaging the recipient on the channel: 'deployment' (the
+-- recipient opted out), 'tenant' (the tenant's own list) or nil. Each partition keeps a replica
+-- of both (lua/suppressions.ts): <channel>:<digits> → sequence number, negative once lifted.
+local function suppressed(tenant, channel, recipient)
+  local member = channel .. ':' .. rkey(recipient)
+  local all = rcall('HGET', base .. ':supp', member)
+  if all and tonumber(all) > 0 then return 'deployment' end
+  local own = rcall('HGET', base .. ':supp:t:' .. tenant, member)
+  if own and tonumber(own) > 0 then return 'tenant' end
+  return nil
+end
+
+-- a message whose recipient opted out: canceled while scheduled, failed when already sending
+local function stop_opted_out(key, rec)
+  if rec.status == 'scheduled' then
+    rec.canceledAt = now
+    rec.cancelReason = 'opted_out'
+    touch(rec)
+    move(rec, 'canceled')
+    count('canceled', rec.channel)
+    return save(key, rec, 'messageDeleted')
+  end
+  rec.failedAt = now
+  rec.lastError = 'RECIPIENT_OPTED_OUT: the recipient opted out of this channel; not sent again'
+  rec.nextAttemptAt = nil
+  touch(rec)
+  move(rec, 'failed')
+  count('failed', rec.channel)
+  return save(key, rec, 'messageFailed')
 end
 `;
 

@@ -6,12 +6,15 @@ import { transition } from './prelude.js';
  */
 
 /**
- * A new scheduled message, unless its id exists or its tenant already has `cap` scheduled
- * messages in this partition. ARGV[5]: cap, ARGV[6]: the record's JSON.
+ * A new scheduled message, unless its id exists, its recipient opted out of the channel, or its
+ * tenant already has `cap` scheduled messages in this partition. ARGV[5]: cap, ARGV[6]: the
+ * record's JSON.
  */
 export const scheduleMessage = transition(`
 if rcall('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 local rec = cjson.decode(ARGV[6])
+local optedOut = suppressed(rec.tenant, rec.channel, rec.recipient)
+if optedOut then return {'opted_out', optedOut} end
 if rcall('ZCARD', base .. ':t:' .. rec.tenant .. ':scheduled') >= tonumber(ARGV[5]) then return {'quota'} end
 rcall('SET', KEYS[1], ARGV[6])
 index(rec)
@@ -22,7 +25,8 @@ return {'ok'}
 `);
 
 /**
- * Changes a scheduled message. ARGV[5]: tenant, ARGV[6]: patch (JSON object of string values;
+ * Changes a scheduled message, unless its recipient (the new one, if it changes) opted out of its
+ * channel. ARGV[5]: tenant, ARGV[6]: patch (JSON object of string values;
  * null removes a field), ARGV[7]: the version the client last saw ('' = any). The merged record
  * must still be one a single request could create: message or template (not both), templates on
  * WhatsApp only. Reply: ok, record, the sendAt before.
@@ -42,6 +46,8 @@ end
 if merged.channel ~= 'sms' then merged.encoding = nil; merged.segments = nil end
 if (merged.message == nil) == (merged.template == nil) then return {'invalid', 'content'} end
 if merged.template ~= nil and merged.channel ~= 'whatsapp' then return {'invalid', 'template_channel'} end
+local optedOut = suppressed(merged.tenant, merged.channel, merged.recipient)
+if optedOut then return {'opted_out', optedOut} end
 unindex(rec)
 touch(merged)
 index(merged)
@@ -54,6 +60,7 @@ local rec = load(KEYS[1])
 if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
 if rec.status ~= 'scheduled' then return {'not_scheduled', rec.status} end
 rec.canceledAt = now
+rec.cancelReason = 'api'
 touch(rec)
 move(rec, 'canceled')
 count('canceled', rec.channel)
@@ -62,12 +69,17 @@ return {'ok', save(KEYS[1], rec, 'messageDeleted')}
 
 /**
  * scheduled (and due) → sending, or another attempt of a message already sending (a retry, or a
- * job re-run after its worker died). Reply: claimed, record, the status it was claimed from.
+ * job re-run after its worker died). Reply: claimed, record, the status it was claimed from. A
+ * message whose recipient opted out is not sent: canceled if scheduled, failed if sending.
  */
 export const claimMessage = transition(`
 local rec = load(KEYS[1])
 if not rec then return {'missing'} end
 local was = rec.status
+if (was == 'scheduled' or was == 'sending') and suppressed(rec.tenant, rec.channel, rec.recipient) then
+  stop_opted_out(KEYS[1], rec)
+  return {'final', rec.status}
+end
 if was == 'scheduled' then
   if tonumber(rec.sendAt) > tonumber(now) then return {'early', rec.sendAt} end
 elseif was ~= 'sending' then
@@ -144,13 +156,15 @@ return {'ok', json}
 `);
 
 /**
- * failed → scheduled now, attempts start again, within the tenant's cap like a new message.
- * ARGV[5]: tenant, ARGV[6]: cap.
+ * failed → scheduled now, attempts start again, within the tenant's cap like a new message,
+ * unless its recipient opted out. ARGV[5]: tenant, ARGV[6]: cap.
  */
 export const rescheduleFailedMessage = transition(`
 local rec = load(KEYS[1])
 if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
 if rec.status ~= 'failed' then return {'not_failed', rec.status} end
+local optedOut = suppressed(rec.tenant, rec.channel, rec.recipient)
+if optedOut then return {'opted_out', optedOut} end
 if rcall('ZCARD', base .. ':t:' .. rec.tenant .. ':scheduled') >= tonumber(ARGV[6]) then return {'quota'} end
 rec.sendAt = now
 rec.attempts = '0'

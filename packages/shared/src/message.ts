@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CHANNELS } from './channels.js';
 import { IDEMPOTENCY_KEY_PATTERN } from './tenants.js';
+import { LOCAL_DATE_TIME_PATTERN, TIME_OF_DAY_PATTERN } from './local-time.js';
 
 export const MESSAGE_STATUSES = ['scheduled', 'sending', 'delivered', 'failed', 'canceled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
@@ -52,6 +53,36 @@ export const SendAtInput = Type.Union(
   ],
   { description: 'When to deliver: epoch ms or ISO-8601 with offset; past or now = immediately' },
 );
+/** A request body's send time: also a local date-time without offset, read in the body's `timeZone`. */
+export const SendAtBodyInput = Type.Union(
+  [
+    Type.Integer({ minimum: 0, description: 'Epoch milliseconds' }),
+    Type.String({ pattern: ISO_WITH_OFFSET_PATTERN, format: 'date-time', description: 'ISO-8601 with offset' }),
+    Type.String({ pattern: LOCAL_DATE_TIME_PATTERN, description: 'Local date-time without offset, read in timeZone' }),
+  ],
+  {
+    description:
+      'When to deliver: epoch ms, ISO-8601 with offset, or a local date-time without offset (needs timeZone); past or now = immediately',
+  },
+);
+/** An IANA zone name (checked against the platform's time-zone data). */
+export const TimeZone = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'IANA time zone (e.g. America/New_York) a local sendAt and quietHours are read in; kept on the record',
+  examples: ['America/New_York'],
+});
+export const QuietHoursInput = Type.Object(
+  {
+    start: Type.String({ pattern: TIME_OF_DAY_PATTERN, description: 'HH:MM, local, inclusive' }),
+    end: Type.String({ pattern: TIME_OF_DAY_PATTERN, description: 'HH:MM, local, exclusive' }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Daily window (local time in timeZone, may cross midnight) when nothing is sent: a send time inside it moves to its end',
+    examples: [{ start: '21:00', end: '08:00' }],
+  },
+);
 export const Metadata = Type.Record(
   Type.String({ maxLength: 64 }),
   Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]),
@@ -77,10 +108,12 @@ export const CreateMessageBody = Type.Object(
     recipient: Recipient,
     message: Type.Optional(MessageText),
     template: Type.Optional(Template),
-    sendAt: SendAtInput,
+    sendAt: SendAtBodyInput,
     channel: Channel,
     metadata: Type.Optional(Metadata),
     callbackUrl: Type.Optional(CallbackUrl),
+    timeZone: Type.Optional(TimeZone),
+    quietHours: Type.Optional(QuietHoursInput),
   },
   {
     additionalProperties: false,
@@ -112,10 +145,12 @@ export const UpdateMessageBody = Type.Object(
     recipient: Type.Optional(Recipient),
     message: Type.Optional(MessageText),
     template: Type.Optional(Template),
-    sendAt: Type.Optional(SendAtInput),
+    sendAt: Type.Optional(SendAtBodyInput),
     channel: Type.Optional(Channel),
     metadata: Type.Optional(Metadata),
     callbackUrl: Type.Optional(CallbackUrl),
+    timeZone: Type.Optional(TimeZone),
+    quietHours: Type.Optional(Type.Union([QuietHoursInput, Type.Null()], { description: 'A new quiet window, or null to remove it' })),
   },
   { additionalProperties: false, minProperties: 1, examples: [{ message: 'Updated message', sendAt: 1766613600000 }] },
 );
@@ -142,6 +177,12 @@ export const MessageRecord = Type.Object({
   providerMessageId: Type.Optional(Type.String()),
   metadata: Type.Optional(Metadata),
   callbackUrl: Type.Optional(Type.String()),
+  batchId: Type.Optional(Type.String({ description: 'The batch (POST /scheduled/batch) the message was created in' })),
+  timeZone: Type.Optional(Type.String()),
+  quietHours: Type.Optional(QuietHoursInput),
+  requestedSendAt: Type.Optional(
+    Type.Integer({ description: 'Epoch ms of the time asked for, when quietHours moved sendAt to the end of the window' }),
+  ),
   version: Type.Integer({ minimum: 1, description: 'Increases with every change of the record' }),
 }, {
   examples: [{
@@ -171,6 +212,16 @@ export const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 export type ListQuery = Static<typeof ListQuery>;
+
+/** GET /scheduled also lists one batch's scheduled messages. */
+export const ScheduledListQuery = Type.Object(
+  {
+    ...ListQuery.properties,
+    batchId: Type.Optional(Type.String({ pattern: MESSAGE_ID_PATTERN, description: 'Only the messages of this batch' })),
+  },
+  { additionalProperties: false },
+);
+export type ScheduledListQuery = Static<typeof ScheduledListQuery>;
 
 /** Routes that take no query parameters refuse unknown ones instead of ignoring them. */
 export const NoQuery = Type.Object({}, { additionalProperties: false });

@@ -4,6 +4,7 @@ export * from './record.js';
 export * from './redis.js';
 export * from './message-store.js';
 export * from './scheduler.js';
+export * from './batches.js';
 export * from './partitioned-queue.js';
 export * from './delivery-queues.js';
 export * from './callback-queues.js';

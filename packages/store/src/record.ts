@@ -35,6 +35,10 @@ export function toRecord(f: StoredFields): MessageRecord {
   if (f.providerMessageId !== undefined) record.providerMessageId = f.providerMessageId;
   if (f.metadata !== undefined) record.metadata = JSON.parse(f.metadata);
   if (f.callbackUrl !== undefined) record.callbackUrl = f.callbackUrl;
+  if (f.batchId !== undefined) record.batchId = f.batchId;
+  if (f.timeZone !== undefined) record.timeZone = f.timeZone;
+  if (f.quietHours !== undefined) record.quietHours = JSON.parse(f.quietHours);
+  if (f.requestedSendAt !== undefined) record.requestedSendAt = Number(f.requestedSendAt);
   return record;
 }
 

@@ -1,10 +1,11 @@
 import type { MessageRecord } from '@punctual/shared';
-import { MessageStore, type MessagePatch, type NewMessage, type Transition } from './message-store.js';
+import { DEFAULT_RETENTION_MS, MessageStore, type MessagePatch, type NewMessage, type Transition } from './message-store.js';
+import { BatchStore, batchMessageId, type BatchRefusal } from './batches.js';
 import { DeliveryQueues } from './delivery-queues.js';
 import { CallbackQueues } from './callback-queues.js';
 import type { Keyspace } from './keys.js';
 import type { RedisClient } from './redis.js';
-import { isWellFormedText, toRecord } from './record.js';
+import { isWellFormedText, toRecord, type StoredFields } from './record.js';
 
 export interface SchedulerOptions {
   keyspace: Keyspace;
@@ -18,6 +19,21 @@ export interface SchedulerOptions {
 
 export type ScheduleOutcome = { ok: true; record: MessageRecord } | { ok: false; reason: 'exists' | 'quota' };
 
+/** An item of a batch: its index in the request (its id follows from it) and the message. */
+export interface BatchItem {
+  index: number;
+  message: NewMessage;
+}
+
+export type BatchItemOutcome = { ok: true; record: MessageRecord } | { ok: false; reason: BatchRefusal };
+
+interface PartitionItem {
+  /** Position in the items given to scheduleBatch. */
+  at: number;
+  fields: StoredFields;
+  sendAt: number;
+}
+
 /**
  * The one owner of a message's life: the records (MessageStore), the delivery and callback queues
  * and the tenant quota. Routes and the worker call it and map its refusals to errors.
@@ -30,6 +46,7 @@ export type ScheduleOutcome = { ok: true; record: MessageRecord } | { ok: false;
  */
 export class Scheduler {
   readonly store: MessageStore;
+  readonly batches: BatchStore;
   readonly deliveries: DeliveryQueues;
   readonly callbacks: CallbackQueues;
   private readonly cap: number;
@@ -37,6 +54,7 @@ export class Scheduler {
 
   private constructor(redis: RedisClient, options: SchedulerOptions) {
     this.store = new MessageStore(redis, options);
+    this.batches = new BatchStore(redis, { ...options, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS });
     this.deliveries = new DeliveryQueues(options.keyspace, redis);
     this.callbacks = new CallbackQueues(options.keyspace, redis);
     this.cap = options.maxScheduledPerTenant ?? Number.MAX_SAFE_INTEGER;
@@ -88,10 +106,97 @@ export class Scheduler {
     return { ok: true, record: toRecord(fields) };
   }
 
-  /** Changes a scheduled message; a new sendAt moves its job. */
-  async update(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number): Promise<Transition> {
+  /**
+   * The messages of a batch, each checked as `schedule` checks one, independently: per partition,
+   * one MULTI holds one script call for all its records and their delayed jobs (as BullMQ's
+   * addBulk writes jobs), and the partitions' MULTIs go out together. The cap counts the items in
+   * order. The batch's counts start in the same scripts, in every partition it has messages in
+   * and in the batch id's own, so a batch whose items were all refused still exists. A partition
+   * whose write fails refuses its items as `unavailable`; when every partition fails, nothing was
+   * stored and the error is thrown. Outcomes come in the order of `items`.
+   */
+  async scheduleBatch(tenant: string, batchId: string, items: readonly BatchItem[], now: number): Promise<BatchItemOutcome[]> {
+    for (const item of items) assertWellFormed(item.message);
+    const outcomes = new Array<BatchItemOutcome>(items.length);
+    let room = this.cap === Number.MAX_SAFE_INTEGER ? Infinity : Math.max(0, this.cap - (await this.store.scheduledCount(tenant)));
+    const partitions = new Map<number, PartitionItem[]>([[this.keys.partitionOf(batchId), []]]);
+    items.forEach(({ index, message }, at) => {
+      if (room <= 0) {
+        outcomes[at] = { ok: false, reason: 'quota' };
+        return;
+      }
+      room--;
+      const id = batchMessageId(batchId, index);
+      const partition = this.keys.partitionOf(id);
+      if (!partitions.has(partition)) partitions.set(partition, []);
+      partitions.get(partition)!.push({ at, fields: this.store.newFields(tenant, id, message, now, batchId), sendAt: message.sendAt });
+    });
+    const written = await Promise.allSettled(
+      [...partitions].map(([partition, group]) => this.schedulePartition(tenant, batchId, this.keys.tag(partition), group, now)),
+    );
+    const failure = written.find((w) => w.status === 'rejected');
+    if (failure && written.every((w) => w.status === 'rejected')) throw failure.reason;
+    await Promise.all(
+      [...partitions.values()].map(async (group, p) => {
+        const result = written[p]!;
+        for (const [i, item] of group.entries()) {
+          outcomes[item.at] = result.status === 'rejected' ? { ok: false, reason: 'unavailable' } : await this.itemOutcome(tenant, batchId, item.fields, result.value[i]!);
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** One partition's part of a batch: records and jobs in one MULTI; the jobs of refused items removed after. */
+  private async schedulePartition(tenant: string, batchId: string, tag: string, group: PartitionItem[], now: number) {
+    const tx = await this.deliveries.transaction();
+    this.batches.scheduleIn(tx, tag, tenant, batchId, group.map((item) => item.fields), this.cap, now);
+    for (const item of group) this.deliveries.enqueueIn(tx, item.fields.id!, item.sendAt);
+    const discardAll = () => Promise.all(group.map((item) => this.deliveries.discard(item.fields.id!))).catch(() => {});
+    let replies: [Error | null, unknown][];
+    try {
+      replies = (await tx.exec()) ?? [];
+    } catch (err) {
+      await discardAll();
+      throw err;
+    }
+    const [scriptError, reply] = replies[0] ?? [new Error('scheduleBatch: no reply')];
+    if (scriptError) {
+      // refused before its first write (OOM, or an error it checks first): so were the jobs' scripts
+      await discardAll();
+      throw scriptError;
+    }
+    const results = BatchStore.scheduleOutcomes(reply);
+    await Promise.all(group.filter((_, i) => results[i] === 'quota').map((item) => this.deliveries.discard(item.fields.id!)));
+    return results;
+  }
+
+  /** An item the script found already created is this batch's when the record says so (the batch written again). */
+  private async itemOutcome(tenant: string, batchId: string, fields: StoredFields, result: 'ok' | BatchRefusal): Promise<BatchItemOutcome> {
+    if (result === 'ok') return { ok: true, record: toRecord(fields) };
+    if (result === 'exists') {
+      const existing = await this.store.fields(fields.id!);
+      if (existing?.tenant === tenant && existing.batchId === batchId) return { ok: true, record: toRecord(existing) };
+    }
+    return { ok: false, reason: result };
+  }
+
+  /**
+   * Cancels every still-scheduled message of a batch, partition by partition, each as `cancel`
+   * does; null when the tenant has no such batch. The claim refuses a canceled message, so none
+   * of them is sent once this returns.
+   */
+  async cancelBatch(tenant: string, batchId: string, now: number): Promise<number | null> {
+    if (!(await this.batches.summary(tenant, batchId))) return null;
+    const canceled = (await Promise.all(this.keys.allTags().map((tag) => this.batches.cancel(tag, tenant, batchId, now)))).flat();
+    await Promise.all(canceled.map((id) => this.deliveries.discard(id)));
+    return canceled.length;
+  }
+
+  /** Changes a scheduled message; a new sendAt moves its job. `unlessQuiet`: see MessageStore.update. */
+  async update(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number, unlessQuiet = false): Promise<Transition> {
     assertWellFormed(patch);
-    const result = await this.store.update(tenant, id, patch, now, ifVersion);
+    const result = await this.store.update(tenant, id, patch, now, ifVersion, unlessQuiet);
     if (result.ok && patch.sendAt !== undefined && patch.sendAt !== null) {
       // The record is already changed: a job left at the old time re-delays itself when it
       // fires, and the reconciler promotes one that stays late, so this is best effort.

@@ -1,12 +1,11 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { DestinationStream } from 'pino';
-import { ERROR_CODES } from '@punctual/shared';
 import type { RedisTarget } from '@punctual/store';
 import type { ApiConfig } from './config.js';
-import { InvalidField, RedisUnavailable } from './errors.js';
-import { validationDetails, validatorCompiler } from './validation.js';
-import type { ErrorObject } from 'ajv';
+import { RedisUnavailable } from './errors.js';
+import { errorBody, refusalBody, STATUS_TEXT } from './error-body.js';
+import { validatorCompiler } from './validation.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
@@ -44,22 +43,6 @@ export interface BuildOptions {
   /** Where the console's built files are (default apps/console/dist). */
   consoleDir?: string;
 }
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Entity',
-  426: 'Upgrade Required',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
 
 export async function buildApp({ config, redis, logger, consoleDir }: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -139,21 +122,13 @@ function closeWebSockets(this: FastifyInstance, done: () => void) {
 }
 
 function errorHandler(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const send = (statusCode: number, code: string, message: string, details?: { path: string; message: string }[]) =>
-    reply.code(statusCode).send({ statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details ? { details } : {}) });
+  const send = (statusCode: number, code: string, message: string) => reply.code(statusCode).send(errorBody(statusCode, code, message));
 
-  if (error.validation) {
-    const details = validationDetails(error.validation as ErrorObject[]);
-    const where = error.validationContext ?? 'request';
-    return send(400, 'VALIDATION_ERROR', `${where} is invalid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
-  }
-  if (error instanceof InvalidField) {
-    return send(400, 'VALIDATION_ERROR', error.message, [{ path: error.path, message: error.message.slice(error.path.length + 1) }]);
-  }
-  if (error.code in ERROR_CODES && error.statusCode) return send(error.statusCode, error.code, error.message);
+  const refusal = refusalBody(error);
+  if (refusal) return reply.code(refusal.statusCode).send(refusal);
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return send(413, 'PAYLOAD_TOO_LARGE', `Body is larger than ${BODY_LIMIT} bytes`);
+      return send(413, 'PAYLOAD_TOO_LARGE', `Body is larger than ${request.routeOptions.bodyLimit ?? BODY_LIMIT} bytes`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return send(415, 'UNSUPPORTED_MEDIA_TYPE', 'Body must be application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

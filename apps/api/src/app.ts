@@ -22,6 +22,7 @@ import idempotencyPlugin from './plugins/app/idempotency.js';
 import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
+import batchRoutes from './routes/batches.js';
 import wsRoutes from './routes/ws.js';
 import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics.js';
@@ -103,6 +104,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(healthRoutes, { readyRequireWorkerMs: config.readyRequireWorkerMs, workerWindowMs: config.workerWindowMs });
   await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(historyRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
+  await app.register(batchRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(metricsRoutes);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });

@@ -6,6 +6,7 @@ function define(code: ErrorCode, message: string) {
 }
 
 export const MessageNotFound = define('MESSAGE_NOT_FOUND', 'Message %s not found');
+export const BatchNotFound = define('BATCH_NOT_FOUND', 'Batch %s not found');
 export const MessageNotScheduled = define(
   'MESSAGE_NOT_SCHEDULED',
   'Message %s is %s: only a scheduled message can be changed or canceled',

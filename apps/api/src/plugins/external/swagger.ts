@@ -25,6 +25,7 @@ export default fp(
         tags: [
           { name: 'scheduled', description: 'Schedule, list, change and cancel messages' },
           { name: 'history', description: 'Delivered, failed and canceled messages; retry of a failure' },
+          { name: 'batches', description: 'Many messages in one request, counted and canceled together' },
           { name: 'operations', description: 'Health, readiness and metrics (no API key needed)' },
         ],
         components: {

@@ -62,7 +62,7 @@ export const SendAtBodyInput = Type.Union(
   ],
   {
     description:
-      'When to deliver: epoch ms, ISO-8601 with offset, or a local date-time without offset (needs timeZone); past or now = immediately',
+      'When to deliver: epoch ms or ISO-8601 (with an offset, or without one in timeZone); past or now = immediately',
   },
 );
 /** An IANA zone name (checked against the platform's time-zone data). */

@@ -21,8 +21,8 @@ import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
 
-/** Reads of the record a PUT may retry when another change got in between its read and its write. */
-const UPDATE_REREADS = 3;
+/** Reads of the record a PUT makes at most: each retry follows another change that got in between its read and its write. */
+const UPDATE_REREADS = 10;
 
 /**
  * A PUT. A new time that depends on the record's zone or quiet window is worked out from the

@@ -19,6 +19,7 @@ import { lateness } from './scenarios/lateness.js';
 import { atScale } from './scenarios/at-scale.js';
 import { wsFanout } from './scenarios/ws-fanout.js';
 import { clusterThroughput } from './scenarios/cluster.js';
+import { batchScenario } from './scenarios/batch.js';
 
 const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['post', postThroughput],
@@ -27,6 +28,7 @@ const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['scale', atScale],
   ['ws', wsFanout],
   ['cluster', clusterThroughput],
+  ['batch', batchScenario],
 ];
 
 function sizes(o: BenchOptions) {
@@ -40,6 +42,8 @@ function sizes(o: BenchOptions) {
     scheduled: o.scheduled,
     samples: o.samples,
     wsClients: o.wsClients,
+    batchItems: o.batchItems,
+    batchRounds: o.batchRounds,
   };
 }
 

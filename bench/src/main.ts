@@ -20,6 +20,7 @@ import { atScale } from './scenarios/at-scale.js';
 import { wsFanout } from './scenarios/ws-fanout.js';
 import { clusterThroughput } from './scenarios/cluster.js';
 import { pacing } from './scenarios/pacing.js';
+import { batchScenario } from './scenarios/batch.js';
 
 const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['post', postThroughput],
@@ -29,6 +30,7 @@ const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['ws', wsFanout],
   ['pacing', pacing],
   ['cluster', clusterThroughput],
+  ['batch', batchScenario],
 ];
 
 function sizes(o: BenchOptions) {
@@ -42,6 +44,8 @@ function sizes(o: BenchOptions) {
     scheduled: o.scheduled,
     samples: o.samples,
     wsClients: o.wsClients,
+    batchItems: o.batchItems,
+    batchRounds: o.batchRounds,
   };
 }
 

@@ -13,6 +13,9 @@ export interface BenchOptions {
   scheduled: number;
   samples: number;
   wsClients: number;
+  /** Items of the batch scenario's batch (and single POSTs it is compared with), and its rounds. */
+  batchItems: number;
+  batchRounds: number;
   /** Runs the product's processes under `node --cpu-prof` and prints their top frames. */
   profile: boolean;
   only?: string[];
@@ -32,6 +35,8 @@ const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | '
     scheduled: 100_000,
     samples: 500,
     wsClients: 1_000,
+    batchItems: 1_000,
+    batchRounds: 3,
   },
   full: {
     postSeconds: 10,
@@ -43,6 +48,8 @@ const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | '
     scheduled: 1_000_000,
     samples: 2_000,
     wsClients: 1_000,
+    batchItems: 1_000,
+    batchRounds: 7,
   },
 };
 
@@ -56,7 +63,8 @@ export const USAGE = `pnpm bench [--quick | --full] [--flag=value …]
   --scheduled=N         messages scheduled for PUT/DELETE/GET, pages, memory (RSS sampled at N/2 and N)
   --samples=N           requests per latency figure
   --ws-clients=N        WebSocket clients of the fan-out
-  --only=post,delivery,lateness,scale,ws   run some scenarios only
+  --batch-items=N --batch-rounds=N   a batch of N (≤ 1,000) against N single POSTs
+  --only=post,delivery,lateness,scale,ws,batch   run some scenarios only
   --cluster             only delivery throughput on a local 3-master Redis Cluster, 1 vs 6 partitions
   --profile             run the product under node --cpu-prof and print its top frames
   --out=PATH            where the JSON goes (bench/results/latest.json)`;
@@ -77,6 +85,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       scheduled: { type: 'string' },
       samples: { type: 'string' },
       'ws-clients': { type: 'string' },
+      'batch-items': { type: 'string' },
+      'batch-rounds': { type: 'string' },
       only: { type: 'string' },
       profile: { type: 'boolean' },
       cluster: { type: 'boolean' },
@@ -110,6 +120,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     scheduled: int('scheduled', values.scheduled, preset.scheduled),
     samples: int('samples', values.samples, preset.samples),
     wsClients: int('ws-clients', values['ws-clients'], preset.wsClients),
+    batchItems: Math.min(1000, int('batch-items', values['batch-items'], preset.batchItems)),
+    batchRounds: int('batch-rounds', values['batch-rounds'], preset.batchRounds),
     profile: values.profile ?? false,
     only: values.cluster ? ['cluster'] : values.only?.split(','),
     cluster: values.cluster ?? false,

@@ -64,7 +64,7 @@ async function listAll(path: string, limit: number): Promise<MessageRecord[]> {
   const all: MessageRecord[] = [];
   let cursor: string | null = null;
   do {
-    const res = await app.inject({ url: `${path}?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}` });
+    const res = await app.inject({ url: `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}` });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json() as { messages: MessageRecord[]; nextCursor: string | null };
     all.push(...body.messages);
@@ -240,6 +240,25 @@ describe('API and worker on a three-master Redis Cluster, six partitions', () =>
     } finally {
       await watcher.close();
     }
+  });
+
+  it('schedules a batch over every slot in one request, counts it through delivery, lists and cancels it', async () => {
+    const now = Date.now();
+    const messages = Array.from({ length: 60 }, (_, i) => ({ recipient: String(++phone), message: 'batch', channel: 'sms', sendAt: i % 2 ? now : now + 3_600_000 }));
+    const res = await app.inject({ method: 'POST', url: '/scheduled/batch', payload: { messages } });
+    expect(res.statusCode, res.body).toBe(200);
+    const { batchId, accepted } = res.json();
+    expect(accepted).toBe(60);
+    const counts = async () => (await app.inject({ url: `/batches/${batchId}` })).json().counts;
+    const deadline = Date.now() + 20_000;
+    while ((await counts()).delivered < 30) {
+      if (Date.now() > deadline) throw new Error(`batch not delivered: ${JSON.stringify(await counts())}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await counts()).toEqual({ scheduled: 30, sending: 0, delivered: 30, failed: 0, canceled: 0 });
+    expect(await listAll(`/scheduled?batchId=${batchId}`, 7)).toHaveLength(30);
+    expect((await app.inject({ method: 'DELETE', url: `/batches/${batchId}` })).json()).toEqual({ canceled: 30 });
+    expect(await counts()).toEqual({ scheduled: 0, sending: 0, delivered: 30, failed: 0, canceled: 30 });
   });
 
   it('reconciles every partition: a due message that lost its job is enqueued and delivered', async () => {

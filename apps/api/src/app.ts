@@ -1,12 +1,11 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { DestinationStream } from 'pino';
-import { ERROR_CODES } from '@punctual/shared';
 import type { RedisTarget } from '@punctual/store';
 import type { ApiConfig } from './config.js';
-import { InvalidField, MessageNotFound, RedisUnavailable, errorBody, type ErrorDetail } from './errors.js';
-import { validationDetails, validatorCompiler } from './validation.js';
-import type { ErrorObject } from 'ajv';
+import { MessageNotFound, RedisUnavailable } from './errors.js';
+import { errorBody, refusalBody } from './error-body.js';
+import { validatorCompiler } from './validation.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
@@ -24,6 +23,7 @@ import healthRoutes from './routes/health.js';
 import scheduledRoutes from './routes/scheduled.js';
 import historyRoutes from './routes/history.js';
 import suppressionRoutes from './routes/suppressions.js';
+import batchRoutes from './routes/batches.js';
 import wsRoutes from './routes/ws.js';
 import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics.js';
@@ -111,6 +111,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(historyRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(suppressionRoutes);
+  await app.register(batchRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(metricsRoutes);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins, maxClientsPerTenant: config.wsMaxClientsPerTenant });
@@ -125,18 +126,10 @@ async function closeWebSockets(this: FastifyInstance) {
 }
 
 function errorHandler(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const send = (statusCode: number, code: string, message: string, details?: ErrorDetail[]) =>
-    reply.code(statusCode).send(errorBody(statusCode, code, message, details));
+  const send = (statusCode: number, code: string, message: string) => reply.code(statusCode).send(errorBody(statusCode, code, message));
 
-  if (error.validation) {
-    const details = validationDetails(error.validation as ErrorObject[]);
-    const where = error.validationContext ?? 'request';
-    return send(400, 'VALIDATION_ERROR', `${where} is invalid: ${details.map((d) => `${d.path} ${d.message}`).join('; ')}`, details);
-  }
-  if (error instanceof InvalidField) {
-    return send(400, 'VALIDATION_ERROR', error.message, [{ path: error.path, message: error.message.slice(error.path.length + 1) }]);
-  }
-  if (error.code in ERROR_CODES && error.statusCode) return send(error.statusCode, error.code, error.message);
+  const refusal = refusalBody(error);
+  if (refusal) return reply.code(refusal.statusCode).send(refusal);
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return send(413, 'PAYLOAD_TOO_LARGE', `Body is larger than ${request.routeOptions.bodyLimit ?? BODY_LIMIT} bytes`);

@@ -1,38 +1,12 @@
 import createError from '@fastify/error';
 import { ERROR_CODES, type ErrorCode } from '@punctual/shared';
 
-export const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Payload Too Large',
-  414: 'URI Too Long',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Entity',
-  426: 'Upgrade Required',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
-
-/** The contract's error body, the one shape every error of every route has. */
-export function errorBody(statusCode: number, code: string, message: string, details?: ErrorDetail[]) {
-  return { statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message, ...(details ? { details } : {}) };
-}
-
 function define(code: ErrorCode, message: string) {
   return createError(code, message, ERROR_CODES[code]);
 }
 
 export const MessageNotFound = define('MESSAGE_NOT_FOUND', 'Message %s not found');
+export const BatchNotFound = define('BATCH_NOT_FOUND', 'Batch %s not found');
 export const MessageNotScheduled = define(
   'MESSAGE_NOT_SCHEDULED',
   'Message %s is %s: only a scheduled message can be changed or canceled',

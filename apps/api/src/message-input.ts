@@ -1,24 +1,25 @@
-import {
-  MAX_METADATA_BYTES,
-  isTooFarAhead,
-  parseSendAt,
-  type CreateMessageBody,
-  type UpdateMessageBody,
-} from '@punctual/shared';
+import { MAX_METADATA_BYTES, type CreateMessageBody, type MessageRecord, type UpdateMessageBody } from '@punctual/shared';
 import type { MessagePatch, NewMessage } from '@punctual/store';
 import { InvalidField } from './errors.js';
+import { askedTime, checkTimeRules, outOfQuietHours, sendTimePatch } from './send-time.js';
 
-/** Rules the JSON schema cannot say: times, message or template, sizes. */
+/** Rules the JSON schema cannot say: times (local ones, quiet hours), message or template, sizes. */
 export function toNewMessage(body: CreateMessageBody, now: number): NewMessage {
+  const rules = { timeZone: body.timeZone, quietHours: body.quietHours };
+  checkTimeRules(rules);
+  const { sendAt, requestedSendAt } = outOfQuietHours(askedTime(body.sendAt, body.timeZone, now), rules, now);
   const message: NewMessage = {
     recipient: body.recipient,
     channel: body.channel,
-    sendAt: sendAtOf(body.sendAt, now),
+    sendAt,
   };
   if (body.message !== undefined) message.message = body.message;
   if (body.template !== undefined) message.template = body.template;
   if (body.metadata !== undefined) message.metadata = body.metadata;
   if (body.callbackUrl !== undefined) message.callbackUrl = body.callbackUrl;
+  if (body.timeZone !== undefined) message.timeZone = body.timeZone;
+  if (body.quietHours !== undefined) message.quietHours = body.quietHours;
+  if (requestedSendAt !== undefined) message.requestedSendAt = requestedSendAt;
   checkContent(message);
   return message;
 }
@@ -26,10 +27,12 @@ export function toNewMessage(body: CreateMessageBody, now: number): NewMessage {
 /**
  * The patch a PUT applies: a new message text replaces a template and the other way round. What
  * depends on the stored message (a template on a message moved to SMS) is checked by the update
- * script against the record it changes, atomically: see `contentRefusal`.
+ * script against the record it changes, atomically: see `contentRefusal`. A new time, zone or
+ * window is worked out with `current`, the record as read (see send-time.ts `needsStoredRules`).
  */
-export function toPatch(body: UpdateMessageBody, now: number): MessagePatch {
-  const patch: MessagePatch = { ...body, sendAt: body.sendAt === undefined ? undefined : sendAtOf(body.sendAt, now) };
+export function toPatch(body: UpdateMessageBody, now: number, current?: MessageRecord): MessagePatch {
+  const patch: MessagePatch = { ...body, sendAt: undefined };
+  if (body.sendAt !== undefined || body.timeZone !== undefined || body.quietHours !== undefined) Object.assign(patch, sendTimePatch(body, current, now));
   if (body.message !== undefined && body.template === undefined) patch.template = null;
   if (body.template !== undefined && body.message === undefined) patch.message = null;
   if (body.message !== undefined && body.template !== undefined) throw BOTH_CONTENTS();
@@ -46,13 +49,6 @@ export function contentRefusal(detail: string | undefined): InvalidField {
 const BOTH_CONTENTS = () => new InvalidField('/template', 'cannot be sent together with message');
 const NO_CONTENT = () => new InvalidField('/message', 'is required (or a template on the whatsapp channel)');
 const TEMPLATE_CHANNEL = () => new InvalidField('/template', 'is only available on the whatsapp channel');
-
-function sendAtOf(value: number | string, now: number): number {
-  const sendAt = parseSendAt(value);
-  if (sendAt === null) throw new InvalidField('/sendAt', 'is not a valid time');
-  if (isTooFarAhead(sendAt, now)) throw new InvalidField('/sendAt', 'must be at most one year ahead');
-  return sendAt;
-}
 
 function checkContent(message: NewMessage): void {
   if (message.message !== undefined && message.template !== undefined) throw BOTH_CONTENTS();

@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type Options } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 
@@ -16,6 +16,11 @@ export function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const strict = ajv({ coerceTypes: false });
   const coercing = ajv({ coerceTypes: true });
   return ({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema as object);
+}
+
+/** A validator of one body as a route's schema checks it: a batch checks each of its items with it. */
+export function bodyValidator<T>(schema: object): ValidateFunction<T> {
+  return ajv({ coerceTypes: false }).compile<T>(schema);
 }
 
 export interface ValidationDetail {

@@ -29,6 +29,7 @@ describe('OpenAPI', () => {
     'post /scheduled', 'get /scheduled', 'get /scheduled/{id}', 'put /scheduled/{id}', 'delete /scheduled/{id}',
     'get /delivered', 'get /failed', 'get /canceled', 'get /messages/{id}', 'post /failed/{id}/retry', 'get /ws',
     'put /suppressions/{channel}/{recipient}', 'get /suppressions/{channel}/{recipient}', 'get /suppressions', 'delete /suppressions/{channel}/{recipient}',
+    'post /scheduled/batch', 'get /batches/{id}', 'delete /batches/{id}',
   ];
 
   it('documents every route, with error responses and a security scheme, and is valid OpenAPI 3', async () => {

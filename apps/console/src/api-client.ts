@@ -1,4 +1,4 @@
-import type { ListedStatus, MessagePage, MessageRecord } from '@punctual/shared';
+import type { BatchCreated, BatchSummary, ListedStatus, MessagePage, MessageRecord } from '@punctual/shared';
 
 const KEY_STORAGE = 'punctual.apiKey';
 
@@ -35,6 +35,18 @@ export class ApiClient {
 
   async schedule(body: Record<string, unknown>): Promise<MessageRecord> {
     return (await this.request<{ data: MessageRecord }>('POST', '/scheduled', body)).data;
+  }
+
+  scheduleBatch(messages: Record<string, unknown>[]): Promise<BatchCreated> {
+    return this.request('POST', '/scheduled/batch', { messages });
+  }
+
+  batch(id: string): Promise<BatchSummary> {
+    return this.request('GET', `/batches/${encodeURIComponent(id)}`);
+  }
+
+  async cancelBatch(id: string): Promise<number> {
+    return (await this.request<{ canceled: number }>('DELETE', `/batches/${encodeURIComponent(id)}`)).canceled;
   }
 
   async reschedule(id: string, sendAt: number): Promise<MessageRecord> {

@@ -4,6 +4,7 @@ import { ApiClient, ApiError } from './api-client.js';
 import { LiveFeed, type FeedState } from './live-feed.js';
 import { MessagesView } from './messages-view.js';
 import { ScheduleForm } from './schedule-form.js';
+import { BatchView } from './batch-view.js';
 import { formatLocal } from './time.js';
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -70,14 +71,29 @@ const view: MessagesView = new MessagesView(
   announce,
 );
 
+const batchView = new BatchView(
+  byId('batch-panel'),
+  {
+    read: (id) => call(() => api.batch(id)),
+    cancel: (id) => call(() => api.cancelBatch(id)),
+  },
+  announce,
+);
+
 function setFeedState(state: FeedState): void {
   badge.dataset.state = state;
   badge.textContent = state;
 }
 
 const feed = new LiveFeed((since) => api.feedUrl(since), {
-  onEvent: (event) => view.apply(event.data),
-  onResync: () => void reload(),
+  onEvent: (event) => {
+    view.apply(event.data);
+    batchView.apply(event.data);
+  },
+  onResync: () => {
+    void reload();
+    void batchView.refresh();
+  },
   onState: setFeedState,
 });
 
@@ -147,9 +163,13 @@ loadMore.addEventListener('click', () => {
   );
 });
 
-new ScheduleForm(byId('schedule-form'), async (body) => {
+new ScheduleForm(byId('schedule-form'), async (request) => {
   try {
-    const record: MessageRecord = await call(() => api.schedule(body));
+    if (request.kind === 'list') {
+      batchView.show(await call(() => api.scheduleBatch(request.bodies)), request.recipients);
+      return true;
+    }
+    const record: MessageRecord = await call(() => api.schedule(request.body));
     view.apply(record);
     announce(`Scheduled message to ${record.recipient} for ${formatLocal(record.sendAt)}`);
     return true;

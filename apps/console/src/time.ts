@@ -13,6 +13,26 @@ export function epochToLocalInput(epoch: number): string {
 
 export const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+/** Every IANA zone the browser's time-zone data knows, for picking a recipient's. */
+export function timeZones(): string[] {
+  return Intl.supportedValuesOf('timeZone');
+}
+
+/** Epoch ms as a datetime-local input value on the wall clock of `zone`, to the second. */
+export function epochToZonedInput(epoch: number, zone: string): string {
+  const format = new Intl.DateTimeFormat('sv-SE', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+  return format.format(epoch).replace(' ', 'T');
+}
+
 const localFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
 export function formatLocal(epoch: number): string {

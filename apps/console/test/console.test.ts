@@ -166,6 +166,48 @@ describe('the console in open dev mode', () => {
     expect(await row(first, 'console: bad recipient').count()).toBe(0);
   });
 
+  it('schedules a batch from a pasted list, shows its counts live, and cancels it', async () => {
+    const panel = first.locator('#batch-panel');
+    const count = (status: string, value: string) => panel.locator(`[data-status="${status}"]`).getByText(value, { exact: true }).waitFor();
+    await first.getByLabel('A list (batch)').check();
+    await first.getByLabel('Recipients (one per line)').fill('5511911110001\n12\n\n5511911110002\n');
+    await first.getByLabel('Message', { exact: true }).fill('console: batch due now');
+    await first.getByRole('button', { name: 'Now' }).click();
+    await first.getByRole('button', { name: 'Schedule', exact: true }).click();
+    await panel.getByText('2 scheduled, 1 refused', { exact: false }).waitFor();
+    await panel.getByText('Line 2 (12): /recipient', { exact: false }).waitFor();
+    await count('total', '2');
+    await count('delivered', '2');
+    for (const recipient of ['5511911110001', '5511911110002']) await waitForStatus(second, recipient, 'delivered');
+
+    await first.getByLabel('Recipients (one per line)').fill('5511911110003\n5511911110004');
+    await first.getByLabel('Message', { exact: true }).fill('console: batch for later');
+    await first.getByLabel('Send at (your time)').fill(`${DAY}T11:00:00`);
+    await first.getByRole('button', { name: 'Schedule', exact: true }).click();
+    await panel.getByText('2 scheduled, 0 refused', { exact: false }).waitFor();
+    await count('scheduled', '2');
+    await panel.getByRole('button', { name: 'Cancel batch' }).click();
+    await count('canceled', '2');
+    await count('scheduled', '0');
+    expect(await panel.getByRole('button', { name: 'Cancel batch' }).isDisabled()).toBe(true);
+    for (const page of [first, second]) {
+      for (const recipient of ['5511911110003', '5511911110004']) await waitForStatus(page, recipient, 'canceled');
+    }
+    await first.getByLabel('One recipient').check();
+  });
+
+  it("reads the send time in a recipient's time zone picked from the list", async () => {
+    await first.getByLabel("Recipient's time zone").selectOption('Asia/Tokyo');
+    await first.getByLabel("Send at (the recipient's time)").fill(`${DAY}T09:30:00`);
+    expect(await first.locator('#send-at-utc').textContent()).toContain('Asia/Tokyo');
+    await first.getByLabel('Recipient (E.164)').fill('5511922221111');
+    await first.getByLabel('Message', { exact: true }).fill('console: in Tokyo');
+    await first.getByRole('button', { name: 'Schedule', exact: true }).click();
+    await row(first, 'console: in Tokyo').getByText(`${DAY} 00:30:00 UTC`).waitFor();
+    await first.getByLabel("Recipient's time zone").selectOption('');
+    await first.getByLabel('Send at (your time)').waitFor();
+  });
+
   it('keeps a screenshot of the console when UPDATE_SCREENSHOT=1', async () => {
     if (process.env.UPDATE_SCREENSHOT !== '1') return;
     await first.locator('#errors').evaluate((element) => {

@@ -1,5 +1,6 @@
 export * from './channels.js';
 export * from './message.js';
+export * from './batch.js';
 export * from './errors.js';
 export * from './queues.js';
 export * from './events.js';

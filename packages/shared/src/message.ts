@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { CHANNELS } from './channels.js';
 import { IDEMPOTENCY_KEY_PATTERN } from './tenants.js';
 import type { SmsEncoding } from './sms-segments.js';
+import { LOCAL_DATE_TIME_PATTERN, TIME_OF_DAY_PATTERN } from './local-time.js';
 
 export const MESSAGE_STATUSES = ['scheduled', 'sending', 'delivered', 'failed', 'canceled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
@@ -62,6 +63,36 @@ export const SendAtInput = Type.Union(
 );
 export const MAX_METADATA_KEY_LENGTH = 64;
 /** `propertyNames` says the key limit: ajv ignores the key schema Type.Record is given. */
+/** A request body's send time: also a local date-time without offset, read in the body's `timeZone`. */
+export const SendAtBodyInput = Type.Union(
+  [
+    Type.Integer({ minimum: 0, description: 'Epoch milliseconds' }),
+    Type.String({ pattern: ISO_WITH_OFFSET_PATTERN, format: 'date-time', description: 'ISO-8601 with offset' }),
+    Type.String({ pattern: LOCAL_DATE_TIME_PATTERN, description: 'Local date-time without offset, read in timeZone' }),
+  ],
+  {
+    description:
+      'When to deliver: epoch ms or ISO-8601 (with an offset, or without one in timeZone); past or now = immediately',
+  },
+);
+/** An IANA zone name (checked against the platform's time-zone data). */
+export const TimeZone = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'IANA time zone (e.g. America/New_York) a local sendAt and quietHours are read in; kept on the record',
+  examples: ['America/New_York'],
+});
+export const QuietHoursInput = Type.Object(
+  {
+    start: Type.String({ pattern: TIME_OF_DAY_PATTERN, description: 'HH:MM, local, inclusive' }),
+    end: Type.String({ pattern: TIME_OF_DAY_PATTERN, description: 'HH:MM, local, exclusive' }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Daily window (local time in timeZone, may cross midnight) when nothing is sent: a send time inside it moves to its end',
+    examples: [{ start: '21:00', end: '08:00' }],
+  },
+);
 export const Metadata = Type.Record(
   Type.String({ maxLength: MAX_METADATA_KEY_LENGTH }),
   Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]),
@@ -91,10 +122,12 @@ export const CreateMessageBody = Type.Object(
     recipient: Recipient,
     message: Type.Optional(MessageText),
     template: Type.Optional(Template),
-    sendAt: SendAtInput,
+    sendAt: SendAtBodyInput,
     channel: Channel,
     metadata: Type.Optional(Metadata),
     callbackUrl: Type.Optional(CallbackUrl),
+    timeZone: Type.Optional(TimeZone),
+    quietHours: Type.Optional(QuietHoursInput),
   },
   {
     additionalProperties: false,
@@ -126,10 +159,12 @@ export const UpdateMessageBody = Type.Object(
     recipient: Type.Optional(Recipient),
     message: Type.Optional(MessageText),
     template: Type.Optional(Template),
-    sendAt: Type.Optional(SendAtInput),
+    sendAt: Type.Optional(SendAtBodyInput),
     channel: Type.Optional(Channel),
     metadata: Type.Optional(Metadata),
     callbackUrl: Type.Optional(CallbackUrl),
+    timeZone: Type.Optional(TimeZone),
+    quietHours: Type.Optional(Type.Union([QuietHoursInput, Type.Null()], { description: 'A new quiet window, or null to remove it' })),
   },
   { additionalProperties: false, minProperties: 1, examples: [{ message: 'Updated message', sendAt: 1766613600000 }] },
 );
@@ -168,6 +203,12 @@ export const MessageRecord = Type.Object({
     minimum: 1,
     description: 'SMS only: parts the text is sent (and billed, and paced) in. GSM-7: 160 characters in one, else 153 per part, extension characters (€ [ ] { } | ^ ~ \\ form feed) counting two; UCS-2: 70 UTF-16 code units in one, else 67 per part',
   })),
+  batchId: Type.Optional(Type.String({ description: 'The batch (POST /scheduled/batch) the message was created in' })),
+  timeZone: Type.Optional(Type.String()),
+  quietHours: Type.Optional(QuietHoursInput),
+  requestedSendAt: Type.Optional(
+    Type.Integer({ description: 'Epoch ms of the time asked for, when quietHours moved sendAt to the end of the window' }),
+  ),
   version: Type.Integer({ minimum: 1, description: 'Increases with every change of the record' }),
 }, {
   examples: [{
@@ -197,6 +238,16 @@ export const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 export type ListQuery = Static<typeof ListQuery>;
+
+/** GET /scheduled also lists one batch's scheduled messages. */
+export const ScheduledListQuery = Type.Object(
+  {
+    ...ListQuery.properties,
+    batchId: Type.Optional(Type.String({ pattern: MESSAGE_ID_PATTERN, description: 'Only the messages of this batch' })),
+  },
+  { additionalProperties: false },
+);
+export type ScheduledListQuery = Static<typeof ScheduledListQuery>;
 
 /** Routes that take no query parameters refuse unknown ones instead of ignoring them. */
 export const NoQuery = Type.Object({}, { additionalProperties: false });

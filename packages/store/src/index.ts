@@ -6,6 +6,7 @@ export * from './redis.js';
 export * from './message-store.js';
 export * from './scheduler.js';
 export * from './suppressions.js';
+export * from './batches.js';
 export * from './partitioned-queue.js';
 export * from './delivery-queues.js';
 export * from './pacer.js';

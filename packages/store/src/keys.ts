@@ -62,6 +62,19 @@ export class Keyspace {
     return base;
   }
 
+  /**
+   * A batch's part in a partition: counts of its messages by status plus `createdAt` and `total`
+   * (lua/prelude.ts builds the same name); the transitions keep the counts.
+   */
+  batch(tag: string, tenant: string, batchId: string): string {
+    return `${tag}:t:${tenant}:batch:${batchId}`;
+  }
+
+  /** A batch's scheduled messages in a partition, by `sendAt` (kept with the tenant's lists). */
+  batchScheduled(tag: string, tenant: string, batchId: string): string {
+    return `${this.batch(tag, tenant, batchId)}:scheduled`;
+  }
+
   /** Scheduled messages of every tenant by `sendAt`: what the reconciler walks. */
   due(tag: string): string {
     return `${tag}:due`;

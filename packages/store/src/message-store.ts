@@ -1,6 +1,6 @@
 import type { ChainableCommander } from 'ioredis';
 import { monotonicFactory } from 'ulid';
-import { LISTED_STATUSES, type Channel, type ListedStatus, type MessageRecord, type Template } from '@punctual/shared';
+import { LISTED_STATUSES, type Channel, type ListedStatus, type MessageRecord, type QuietHours, type Template } from '@punctual/shared';
 import { Keyspace } from './keys.js';
 import { parseStored, storedValues, toRecord, type StoredFields } from './record.js';
 import { encodeCursor, type Boundary } from './cursor.js';
@@ -17,6 +17,12 @@ export interface NewMessage {
   template?: Template;
   metadata?: Record<string, unknown>;
   callbackUrl?: string;
+  /** IANA zone the request's local times were read in, kept so a change is read the same way. */
+  timeZone?: string;
+  /** Local daily window nothing is sent in (needs timeZone); `sendAt` is already out of it. */
+  quietHours?: QuietHours;
+  /** The time asked for, when quiet hours moved `sendAt` to the end of their window. */
+  requestedSendAt?: number;
 }
 
 /** Fields a PUT may change; `null` removes an optional field. */
@@ -28,8 +34,9 @@ export type StoredPatch = MessagePatch & Partial<{ [K in keyof SmsFields]: SmsFi
 /**
  * Why a transition was refused. `invalid`: the change would make a record no request could create.
  * `opted_out`: the recipient is suppressed on the channel (detail: `deployment` or `tenant`).
+ * `recheck`: a new sendAt worked out without the record's quiet hours, and the record has some.
  */
-export type Refusal = 'not_found' | 'not_scheduled' | 'not_failed' | 'version_mismatch' | 'invalid' | 'quota' | 'opted_out';
+export type Refusal = 'not_found' | 'not_scheduled' | 'not_failed' | 'version_mismatch' | 'invalid' | 'quota' | 'opted_out' | 'recheck';
 export type Transition =
   | { ok: true; record: MessageRecord }
   | { ok: false; reason: Refusal; detail?: string };
@@ -55,6 +62,8 @@ export interface ListOptions {
   recipient?: string;
   from?: number;
   to?: number;
+  /** Only the messages of one batch (scheduled list only); with `channel`, checked on each record. */
+  batchId?: string;
 }
 
 export interface Page {
@@ -104,11 +113,11 @@ export class MessageStore {
     return this.newId(now);
   }
 
-  /** The stored fields of a new scheduled message. */
-  newFields(tenant: string, id: string, input: NewMessage, now: number): StoredFields {
+  /** The stored fields of a new scheduled message (one made alone, or an item of a batch). */
+  newFields(tenant: string, id: string, input: NewMessage, now: number, batchId?: string): StoredFields {
     const time = String(now);
     const sms = smsFieldsOf(input.channel, input.message);
-    return { id, tenant, status: 'scheduled', createdAt: time, updatedAt: time, attempts: '0', version: '1', ...storedValues({ ...input, ...sms }) };
+    return { id, tenant, status: 'scheduled', createdAt: time, updatedAt: time, attempts: '0', version: '1', ...storedValues({ ...input, ...sms, batchId }) };
   }
 
   /**
@@ -148,11 +157,14 @@ export class MessageStore {
     return sizes.reduce((sum, n) => sum + n, 0);
   }
 
-  /** `ifVersion`: the version the client last saw; another one refuses the change. */
-  update(tenant: string, id: string, patch: StoredPatch, now: number, ifVersion?: number): Promise<Transition> {
+  /**
+   * `ifVersion`: the version the client last saw; another one refuses the change. `unlessQuiet`:
+   * the patch's sendAt ignored quiet hours, so a record that has some refuses it (`recheck`).
+   */
+  update(tenant: string, id: string, patch: StoredPatch, now: number, ifVersion?: number, unlessQuiet = false): Promise<Transition> {
     const values: Record<string, string | null> = storedValues(patch);
     for (const [field, value] of Object.entries(patch)) if (value === null) values[field] = null;
-    return this.transition('updateMessage', id, now, tenant, JSON.stringify(values), ifVersion === undefined ? '' : String(ifVersion));
+    return this.transition('updateMessage', id, now, tenant, JSON.stringify(values), ifVersion === undefined ? '' : String(ifVersion), unlessQuiet ? '1' : '');
   }
 
   cancel(tenant: string, id: string, now: number): Promise<Transition> {
@@ -202,11 +214,12 @@ export class MessageStore {
   async list(tenant: string, status: ListedStatus, options: ListOptions): Promise<Page> {
     const dir = LISTED_STATUSES[status];
     const filter = { channel: options.channel, recipient: options.recipient };
-    const channelCheck = options.recipient && options.channel ? options.channel : '';
+    const { batchId } = options;
+    const channelCheck = (options.recipient || batchId) && options.channel ? options.channel : '';
     const replies = (await Promise.all(
       this.keys.allTags().map((tag) =>
         this.redis.listPage(
-          this.keys.index(tag, tenant, status, filter),
+          batchId ? this.keys.batchScheduled(tag, tenant, batchId) : this.keys.index(tag, tenant, status, filter),
           tag,
           dir,
           options.limit,

@@ -38,6 +38,10 @@ export function toRecord(f: StoredFields): MessageRecord {
   if (f.callbackUrl !== undefined) record.callbackUrl = f.callbackUrl;
   if (f.encoding !== undefined) record.encoding = f.encoding as SmsEncoding;
   if (f.segments !== undefined) record.segments = Number(f.segments);
+  if (f.batchId !== undefined) record.batchId = f.batchId;
+  if (f.timeZone !== undefined) record.timeZone = f.timeZone;
+  if (f.quietHours !== undefined) record.quietHours = JSON.parse(f.quietHours);
+  if (f.requestedSendAt !== undefined) record.requestedSendAt = Number(f.requestedSendAt);
   return record;
 }
 

@@ -1,15 +1,17 @@
+import type { ChainableCommander } from 'ioredis';
 import type { MessageRecord } from '@punctual/shared';
-import { DEFAULT_RETENTION_MS, MessageStore, type MessagePatch, type NewMessage, type Transition } from './message-store.js';
+import { DEFAULT_RETENTION_MS, MessageStore, type MessagePatch, type NewMessage, type StoredPatch, type Transition } from './message-store.js';
+import { BatchStore, batchMessageId, type BatchRefusal } from './batches.js';
 import { DeliveryQueues } from './delivery-queues.js';
 import { CallbackQueues } from './callback-queues.js';
 import type { Keyspace } from './keys.js';
 import { isNoScript, loadAllScripts, type RedisClient } from './redis.js';
-import { isWellFormedText, toRecord } from './record.js';
+import { isWellFormedText, toRecord, type StoredFields } from './record.js';
 import { smsFieldsOf } from './sms-fields.js';
+import { Suppressions } from './suppressions.js';
 
 /** Reads of the stored text a move to SMS tries before giving up on counting it (concurrent PUTs). */
 const SMS_UPDATE_READS = 3;
-import { Suppressions } from './suppressions.js';
 
 export interface SchedulerOptions {
   keyspace: Keyspace;
@@ -26,6 +28,21 @@ export type ScheduleOutcome =
   | { ok: true; record: MessageRecord }
   | { ok: false; reason: 'exists' | 'quota' | 'opted_out'; detail?: string };
 
+/** An item of a batch: its index in the request (its id follows from it) and the message. */
+export interface BatchItem {
+  index: number;
+  message: NewMessage;
+}
+
+export type BatchItemOutcome = { ok: true; record: MessageRecord } | { ok: false; reason: BatchRefusal };
+
+interface PartitionItem {
+  /** Position in the items given to scheduleBatch. */
+  at: number;
+  fields: StoredFields;
+  sendAt: number;
+}
+
 /**
  * The one owner of a message's life: the records (MessageStore), the delivery and callback queues
  * and the tenant quota. Routes and the worker call it and map its refusals to errors.
@@ -38,6 +55,7 @@ export type ScheduleOutcome =
  */
 export class Scheduler {
   readonly store: MessageStore;
+  readonly batches: BatchStore;
   readonly deliveries: DeliveryQueues;
   readonly callbacks: CallbackQueues;
   /** The suppression lists (opt-outs): they cancel scheduled messages and refuse new ones. */
@@ -50,6 +68,7 @@ export class Scheduler {
     options: SchedulerOptions,
   ) {
     this.store = new MessageStore(redis, options);
+    this.batches = new BatchStore(redis, { ...options, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS });
     this.deliveries = new DeliveryQueues(options.keyspace, redis);
     this.callbacks = new CallbackQueues(options.keyspace, redis, options.retentionMs ?? DEFAULT_RETENTION_MS);
     this.suppressions = new Suppressions(redis, { ...options, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS, deliveries: this.deliveries });
@@ -83,21 +102,7 @@ export class Scheduler {
     if (await this.atCapElsewhere(tenant)) return { ok: false, reason: 'quota' };
     const messageId = id ?? this.store.newMessageId(now);
     const fields = this.store.newFields(tenant, messageId, input, now);
-    const write = async () => {
-      const tx = await this.deliveries.transaction();
-      this.store.scheduleIn(tx, fields, this.cap, now);
-      this.deliveries.enqueueIn(tx, messageId, input.sendAt);
-      return (await tx.exec().catch(unwrapExecAbort)) ?? [];
-    };
-    let replies = await write();
-    if (replies.some(([err]) => isNoScript(err))) {
-      // Redis lost its script cache (restart, SCRIPT FLUSH, a first EVAL refused for memory):
-      // inside a MULTI the client cannot resend the script itself, so load them and finish
-      await loadAllScripts(this.redis);
-      const recordWritten = replies[0]?.[0] === null && MessageStore.scheduleOutcome(replies[0][1]) === 'ok';
-      if (recordWritten) await this.deliveries.enqueue(messageId, input.sendAt);
-      else replies = await write();
-    }
+    const replies = await this.writeWithJobs((tx) => this.store.scheduleIn(tx, fields, this.cap, now), [{ id: messageId, sendAt: input.sendAt }]);
     const [scriptError, reply] = replies[0] ?? [new Error('schedule: no reply')];
     if (scriptError) {
       // refused before its first write (OOM, or an error it checks first): so was the job's script
@@ -113,10 +118,97 @@ export class Scheduler {
     return { ok: true, record: toRecord(fields) };
   }
 
-  /** Changes a scheduled message; a new sendAt moves its job. */
-  async update(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number): Promise<Transition> {
+  /**
+   * The messages of a batch, each checked as `schedule` checks one, independently: per partition,
+   * one MULTI holds one script call for all its records and their delayed jobs (as BullMQ's
+   * addBulk writes jobs), and the partitions' MULTIs go out together. The cap counts the items in
+   * order. The batch's counts start in the same scripts, in every partition it has messages in
+   * and in the batch id's own, so a batch whose items were all refused still exists. A partition
+   * whose write fails refuses its items as `unavailable`; when every partition fails, nothing was
+   * stored and the error is thrown. Outcomes come in the order of `items`.
+   */
+  async scheduleBatch(tenant: string, batchId: string, items: readonly BatchItem[], now: number): Promise<BatchItemOutcome[]> {
+    for (const item of items) assertWellFormed(item.message);
+    const outcomes = new Array<BatchItemOutcome>(items.length);
+    let room = this.cap === Number.MAX_SAFE_INTEGER ? Infinity : Math.max(0, this.cap - (await this.store.scheduledCount(tenant)));
+    const partitions = new Map<number, PartitionItem[]>([[this.keys.partitionOf(batchId), []]]);
+    items.forEach(({ index, message }, at) => {
+      if (room <= 0) {
+        outcomes[at] = { ok: false, reason: 'quota' };
+        return;
+      }
+      room--;
+      const id = batchMessageId(batchId, index);
+      const partition = this.keys.partitionOf(id);
+      if (!partitions.has(partition)) partitions.set(partition, []);
+      partitions.get(partition)!.push({ at, fields: this.store.newFields(tenant, id, message, now, batchId), sendAt: message.sendAt });
+    });
+    const written = await Promise.allSettled(
+      [...partitions].map(([partition, group]) => this.schedulePartition(tenant, batchId, this.keys.tag(partition), group, now)),
+    );
+    const failure = written.find((w) => w.status === 'rejected');
+    if (failure && written.every((w) => w.status === 'rejected')) throw failure.reason;
+    await Promise.all(
+      [...partitions.values()].map(async (group, p) => {
+        const result = written[p]!;
+        for (const [i, item] of group.entries()) {
+          outcomes[item.at] = result.status === 'rejected' ? { ok: false, reason: 'unavailable' } : await this.itemOutcome(tenant, batchId, item.fields, result.value[i]!);
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** One partition's part of a batch: records and jobs in one MULTI; the jobs of refused items removed after. */
+  private async schedulePartition(tenant: string, batchId: string, tag: string, group: PartitionItem[], now: number) {
+    const discardAll = () => Promise.all(group.map((item) => this.deliveries.discard(item.fields.id!))).catch(() => {});
+    let replies: [Error | null, unknown][];
+    try {
+      replies = await this.writeWithJobs(
+        (tx) => this.batches.scheduleIn(tx, tag, tenant, batchId, group.map((item) => item.fields), this.cap, now),
+        group.map((item) => ({ id: item.fields.id!, sendAt: item.sendAt })),
+      );
+    } catch (err) {
+      await discardAll();
+      throw err;
+    }
+    const [scriptError, reply] = replies[0] ?? [new Error('scheduleBatch: no reply')];
+    if (scriptError) {
+      // refused before its first write (OOM, or an error it checks first): so were the jobs' scripts
+      await discardAll();
+      throw scriptError;
+    }
+    const results = BatchStore.scheduleOutcomes(reply);
+    await Promise.all(group.filter((_, i) => results[i] !== 'ok' && results[i] !== 'exists').map((item) => this.deliveries.discard(item.fields.id!)));
+    return results;
+  }
+
+  /** An item the script found already created is this batch's when the record says so (the batch written again). */
+  private async itemOutcome(tenant: string, batchId: string, fields: StoredFields, result: 'ok' | BatchRefusal): Promise<BatchItemOutcome> {
+    if (result === 'ok') return { ok: true, record: toRecord(fields) };
+    if (result === 'exists') {
+      const existing = await this.store.fields(fields.id!);
+      if (existing?.tenant === tenant && existing.batchId === batchId) return { ok: true, record: toRecord(existing) };
+    }
+    return { ok: false, reason: result };
+  }
+
+  /**
+   * Cancels every still-scheduled message of a batch, partition by partition, each as `cancel`
+   * does; null when the tenant has no such batch. The claim refuses a canceled message, so none
+   * of them is sent once this returns.
+   */
+  async cancelBatch(tenant: string, batchId: string, now: number): Promise<number | null> {
+    if (!(await this.batches.summary(tenant, batchId))) return null;
+    const canceled = (await Promise.all(this.keys.allTags().map((tag) => this.batches.cancel(tag, tenant, batchId, now)))).flat();
+    await Promise.all(canceled.map((id) => this.deliveries.discard(id)));
+    return canceled.length;
+  }
+
+  /** Changes a scheduled message; a new sendAt moves its job. `unlessQuiet`: see MessageStore.update. */
+  async update(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number, unlessQuiet = false): Promise<Transition> {
     assertWellFormed(patch);
-    const result = await this.updateWithSmsFields(tenant, id, patch, now, ifVersion);
+    const result = await this.updateWithSmsFields(tenant, id, patch, now, ifVersion, unlessQuiet);
     if (result.ok && patch.sendAt !== undefined && patch.sendAt !== null) {
       // The record is already changed: a job left at the old time re-delays itself when it
       // fires, and the reconciler promotes one that stays late, so this is best effort.
@@ -130,19 +222,19 @@ export class Scheduler {
    * it is not an SMS). A move to SMS that keeps the stored text counts that text, so it is read
    * first and the update guarded by the version read: a PUT racing in between makes it read again.
    */
-  private async updateWithSmsFields(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion?: number): Promise<Transition> {
-    if (typeof patch.message === 'string') return this.store.update(tenant, id, { ...patch, ...smsFieldsOf('sms', patch.message) }, now, ifVersion);
-    if (patch.message === null) return this.store.update(tenant, id, { ...patch, encoding: null, segments: null }, now, ifVersion);
-    if (patch.channel !== 'sms') return this.store.update(tenant, id, patch, now, ifVersion);
+  private async updateWithSmsFields(tenant: string, id: string, patch: MessagePatch, now: number, ifVersion: number | undefined, unlessQuiet: boolean): Promise<Transition> {
+    const update = (stored: StoredPatch, version = ifVersion) => this.store.update(tenant, id, stored, now, version, unlessQuiet);
+    if (typeof patch.message === 'string') return update({ ...patch, ...smsFieldsOf('sms', patch.message) });
+    if (patch.message === null) return update({ ...patch, encoding: null, segments: null });
+    if (patch.channel !== 'sms') return update(patch);
     for (let read = 0; read < SMS_UPDATE_READS; read++) {
       const stored = await this.store.fields(id);
       if (!stored || stored.tenant !== tenant) break;
-      const guard = ifVersion ?? Number(stored.version);
-      const result = await this.store.update(tenant, id, { ...patch, ...smsFieldsOf('sms', stored.message) }, now, guard);
+      const result = await update({ ...patch, ...smsFieldsOf('sms', stored.message) }, ifVersion ?? Number(stored.version));
       if (result.ok || result.reason !== 'version_mismatch' || ifVersion !== undefined) return result;
     }
     // not found, or raced every time: the record then counts no segments (the worker counts its text)
-    return this.store.update(tenant, id, { ...patch, encoding: null, segments: null }, now, ifVersion);
+    return update({ ...patch, encoding: null, segments: null });
   }
 
   /** scheduled → canceled; the claim refuses a canceled message, so its job can only do nothing. */
@@ -196,6 +288,27 @@ export class Scheduler {
     const fields = await this.store.fields(id);
     if (!fields?.callbackUrl || (fields.status !== 'delivered' && fields.status !== 'failed')) return;
     await this.callbacks.notify(fields.status === 'delivered' ? 'messageDelivered' : 'messageFailed', fields.tenant!, toRecord(fields));
+  }
+
+  /**
+   * One MULTI: the records' script (`writeRecords`, first) and the delayed job of each message,
+   * so both are stored or neither. Should Redis have lost its script cache (restart, SCRIPT FLUSH,
+   * a first EVAL refused for memory), the client cannot resend a script inside a MULTI: the
+   * scripts are loaded, then the write is done again, or only the jobs when the records went in.
+   */
+  private async writeWithJobs(writeRecords: (tx: ChainableCommander) => void, jobs: { id: string; sendAt: number }[]) {
+    const write = async () => {
+      const tx = await this.deliveries.transaction();
+      writeRecords(tx);
+      for (const job of jobs) this.deliveries.enqueueIn(tx, job.id, job.sendAt);
+      return ((await tx.exec().catch(unwrapExecAbort)) ?? []) as [Error | null, unknown][];
+    };
+    const replies = await write();
+    if (!replies.some(([err]) => isNoScript(err))) return replies;
+    await loadAllScripts(this.redis);
+    if (replies[0]?.[0] !== null) return write();
+    await Promise.all(jobs.filter((_, i) => replies[i + 1]?.[0]).map((job) => this.deliveries.enqueue(job.id, job.sendAt)));
+    return replies;
   }
 
   /** With several partitions: whether the tenant's scheduled messages, summed over them, reach the cap. */

@@ -110,4 +110,29 @@ describe('a transition that fails at its first error point changes nothing', () 
       await redis.config('SET', 'maxmemory', '0');
     }
   });
+
+  it('Redis out of memory: a batch (records, lists, counts, feed, jobs) is refused whole', async () => {
+    const items = [0, 1, 2].map((index) => ({ index, message: message() }));
+    // a first batch loads the script on the connection (a MULTI refused whole would not)
+    await scheduler.scheduleBatch('acme', scheduler.store.newMessageId(), items, Date.now());
+    const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+    await redis.config('SET', 'maxmemory', String(Math.floor(used / 2)));
+    try {
+      await expectUnchanged(() => scheduler.scheduleBatch('acme', scheduler.store.newMessageId(), items, Date.now()));
+    } finally {
+      await redis.config('SET', 'maxmemory', '0');
+    }
+  });
+
+  it('a batch cancel that meets a record Lua cannot decode cancels none of the partition', async () => {
+    const batchId = scheduler.store.newMessageId();
+    const items = [0, 1, 2].map((index) => ({ index, message: message() }));
+    const outcomes = await scheduler.scheduleBatch('acme', batchId, items, Date.now());
+    const ids = outcomes.map((o) => (o.ok ? o.record.id : ''));
+    const json = await redis.get(keyspace.record(ids[2]!));
+    await redis.set(keyspace.record(ids[2]!), '{"id":"' + ids[2] + '","status":');
+    await expectUnchanged(() => scheduler.cancelBatch('acme', batchId, Date.now()));
+    await redis.set(keyspace.record(ids[2]!), json!);
+    expect(await scheduler.cancelBatch('acme', batchId, Date.now())).toBe(3);
+  });
 });

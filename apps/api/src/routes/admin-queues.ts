@@ -4,7 +4,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { registerAsPublic } from '../plugins/app/auth.js';
-import { errorBody } from '../errors.js';
+import { errorBody } from '../error-body.js';
 
 const BASE_PATH = '/admin/queues';
 

@@ -7,7 +7,7 @@ const WHEN = {
   404: 'No such message (an unknown or malformed id)',
   409: 'The message is not in a state that allows this, or a request with the same Idempotency-Key is in progress',
   412: 'If-Match names another version of the message than the current one',
-  413: 'Body larger than 64 KB',
+  413: 'Body larger than 64 KB (4 MB for a batch)',
   415: 'Body is not application/json',
   422: 'Idempotency-Key reused with another body, or RECIPIENT_OPTED_OUT: the recipient opted out of the channel or is on the tenant\'s suppression list',
   429: 'Rate limit of the tenant reached (see Retry-After)',

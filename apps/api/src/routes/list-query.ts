@@ -1,10 +1,15 @@
-import { parseSendAt, type ListQuery } from '@punctual/shared';
+import { parseSendAt, type ListQuery, type ScheduledListQuery } from '@punctual/shared';
 import { decodeCursor, type ListOptions } from '@punctual/store';
 import { InvalidCursor, InvalidField } from '../errors.js';
 
 /** The store's list options from a validated query string. */
-export function listOptions(query: ListQuery): ListOptions {
+export function listOptions(query: ListQuery | ScheduledListQuery): ListOptions {
   const options: ListOptions = { limit: query.limit ?? 100 };
+  if ('batchId' in query && query.batchId !== undefined) {
+    // a batch's list is narrowed by checking each record's channel; a recipient has a list of its own
+    if (query.recipient) throw new InvalidField('/batchId', 'cannot be combined with recipient');
+    options.batchId = query.batchId;
+  }
   if (query.cursor !== undefined) {
     const cursor = decodeCursor(query.cursor);
     if (!cursor) throw new InvalidCursor();

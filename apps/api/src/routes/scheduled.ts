@@ -4,21 +4,51 @@ import {
   CreateMessageHeaders,
   CreatedEnvelope,
   DeletedEnvelope,
-  ListQuery,
   MessageEnvelope,
   MessageIdParams,
   MessagePage,
   NoQuery,
+  ScheduledListQuery,
   UpdateMessageBody,
   UpdateMessageHeaders,
 } from '@punctual/shared';
-import type { Transition } from '@punctual/store';
+import type { MessageStore, Scheduler, Transition } from '@punctual/store';
 import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached, VersionMismatch, recipientOptedOut } from '../errors.js';
 import { bindLog } from '../logger.js';
 import { contentRefusal, toNewMessage, toPatch } from '../message-input.js';
+import { needsStoredRules } from '../send-time.js';
 import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 import { listOptions } from './list-query.js';
 import { messageId } from './message-id.js';
+
+/** Reads of the record a PUT makes at most: each retry follows another change that got in between its read and its write. */
+const UPDATE_REREADS = 10;
+
+/**
+ * A PUT. A new time that depends on the record's zone or quiet window is worked out from the
+ * record as read, and written only if the record is still that version; a plain new sendAt is
+ * written at once unless the record has a quiet window (`recheck`), then worked out the same way.
+ */
+async function updateMessage(
+  { scheduler, store }: { scheduler: Scheduler; store: MessageStore },
+  tenant: string,
+  id: string,
+  body: UpdateMessageBody,
+  now: number,
+  ifVersion: number | undefined,
+): Promise<Transition> {
+  if (!needsStoredRules(body)) {
+    const result = await scheduler.update(tenant, id, toPatch(body, now), now, ifVersion, body.sendAt !== undefined);
+    if (result.ok || result.reason !== 'recheck') return result;
+  }
+  for (let read = 1; ; read++) {
+    const current = await store.get(tenant, id);
+    if (!current) return { ok: false, reason: 'not_found' };
+    const result = await scheduler.update(tenant, id, toPatch(body, now, current), now, ifVersion ?? current.version);
+    const raced = !result.ok && result.reason === 'version_mismatch' && ifVersion === undefined;
+    if (!raced || read === UPDATE_REREADS) return result;
+  }
+}
 
 /** The record of a change the scheduler made, or the error it refused it with. */
 function accepted(id: string, result: Transition) {
@@ -83,7 +113,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
 
   app.get(
     '/scheduled',
-    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ListQuery, response: { 200: MessagePage, ...errorResponses(400, ...COMMON_ERRORS) } } },
+    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ScheduledListQuery, response: { 200: MessagePage, ...errorResponses(400, ...COMMON_ERRORS) } } },
     (request) => app.store.list(request.tenant, 'scheduled', listOptions(request.query)),
   );
 
@@ -115,8 +145,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
     async (request, reply) => {
       const id = messageId(request.params.id);
       const now = Date.now();
-      const patch = toPatch(request.body, now);
-      const record = accepted(id, await app.scheduler.update(request.tenant, id, patch, now, ifMatchVersion(request.headers['if-match'])));
+      const record = accepted(id, await updateMessage(app, request.tenant, id, request.body, now, ifMatchVersion(request.headers['if-match'])));
       request.log.info('message updated');
       reply.header('etag', `"${record.version}"`);
       return { success: true as const, data: record };

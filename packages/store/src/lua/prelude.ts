@@ -30,13 +30,21 @@ local function rkey(recipient)
   return (string.gsub(recipient, '^%+', ''))
 end
 
+-- a batch's part in this partition: its counts by status (and createdAt, total)
+local function batch_key(rec)
+  return base .. ':t:' .. rec.tenant .. ':batch:' .. rec.batchId
+end
+
 -- a tenant's list of one status, and the same narrowed to the record's channel and recipient;
--- scheduled messages also enter the partition's list of every tenant's messages to the
--- recipient on the channel, which an opt-out cancels
+-- a scheduled message also enters the partition's list of every tenant's messages to the
+-- recipient on the channel (which an opt-out cancels) and, in a batch, its batch's list
 local function lists(rec, status)
   local t = base .. ':t:' .. rec.tenant .. ':' .. status
   local keys = { t, t .. ':c:' .. rec.channel, t .. ':r:' .. rkey(rec.recipient) }
-  if status == 'scheduled' then keys[4] = base .. ':rcpt:' .. rec.channel .. ':' .. rkey(rec.recipient) end
+  if status == 'scheduled' then
+    keys[#keys + 1] = base .. ':rcpt:' .. rec.channel .. ':' .. rkey(rec.recipient)
+    if rec.batchId then keys[#keys + 1] = batch_key(rec) .. ':scheduled' end
+  end
   return keys
 end
 
@@ -66,11 +74,27 @@ local function index(rec)
   if set then rcall('ZADD', set, score, rec.id) end
 end
 
--- a change of status, with every index kept in step
+-- a batch's counts follow its messages' changes of status; once none of the partition's is
+-- scheduled or sending, the counts go after the retention, as the final records do
+local function tally(rec, from, to)
+  local key = batch_key(rec)
+  rcall('HINCRBY', key, from, -1)
+  rcall('HINCRBY', key, to, 1)
+  if FINAL[to] then
+    local live = rcall('HMGET', key, 'scheduled', 'sending')
+    if (tonumber(live[1]) or 0) + (tonumber(live[2]) or 0) <= 0 then rcall('PEXPIRE', key, retention) end
+  elseif FINAL[from] then
+    rcall('PERSIST', key)
+  end
+end
+
+-- a change of status, with every index (and the batch's counts) kept in step
 local function move(rec, status)
+  local from = rec.status
   unindex(rec)
   rec.status = status
   index(rec)
+  if rec.batchId then tally(rec, from, status) end
 end
 
 local function touch(rec)

@@ -27,7 +27,9 @@ return {'ok'}
 /**
  * Changes a scheduled message, unless its recipient (the new one, if it changes) opted out of its
  * channel. ARGV[5]: tenant, ARGV[6]: patch (JSON object of string values;
- * null removes a field), ARGV[7]: the version the client last saw ('' = any). The merged record
+ * null removes a field), ARGV[7]: the version the client last saw ('' = any), ARGV[8]: '1' when
+ * the patch's sendAt was worked out without the record's quiet hours (refused as `recheck` if it
+ * has some: the caller reads the record and works it out again). The merged record
  * must still be one a single request could create: message or template (not both), templates on
  * WhatsApp only. Reply: ok, record, the sendAt before.
  */
@@ -37,6 +39,7 @@ local patch = cjson.decode(ARGV[6])
 if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
 if ARGV[7] ~= '' and rec.version ~= ARGV[7] then return {'version_mismatch', rec.version} end
 if rec.status ~= 'scheduled' then return {'not_scheduled', rec.status} end
+if ARGV[8] == '1' and rec.quietHours then return {'recheck'} end
 local merged = {}
 for field, value in pairs(rec) do merged[field] = value end
 for field, value in pairs(patch) do

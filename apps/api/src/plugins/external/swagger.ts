@@ -26,6 +26,7 @@ export default fp(
           { name: 'scheduled', description: 'Schedule, list, change and cancel messages' },
           { name: 'history', description: 'Delivered, failed and canceled messages; retry of a failure' },
           { name: 'suppressions', description: "Opt-outs: this tenant's suppression list, and whether a recipient opted out" },
+          { name: 'batches', description: 'Many messages in one request, counted and canceled together' },
           { name: 'operations', description: 'Health, readiness and metrics (no API key needed)' },
         ],
         components: {

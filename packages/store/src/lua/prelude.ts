@@ -30,10 +30,12 @@ local function rkey(recipient)
   return (string.gsub(recipient, '^%+', ''))
 end
 
--- a tenant's list of one status, and the same narrowed to the record's channel and recipient
+-- a tenant's list of one status, and the same narrowed to the record's channel, recipient and receipt
 local function lists(rec, status)
   local t = base .. ':t:' .. rec.tenant .. ':' .. status
-  return { t, t .. ':c:' .. rec.channel, t .. ':r:' .. rkey(rec.recipient) }
+  local all = { t, t .. ':c:' .. rec.channel, t .. ':r:' .. rkey(rec.recipient) }
+  if rec.receiptStatus then all[4] = t .. ':rc:' .. rec.receiptStatus end
+  return all
 end
 
 -- the sorted set a status keeps outside the tenant's lists, with the score a record enters it by

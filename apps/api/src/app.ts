@@ -28,6 +28,7 @@ import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics.js';
 import adminQueuesRoutes from './routes/admin-queues.js';
 import consoleRoutes from './routes/console.js';
+import webhookRoutes from './routes/webhooks.js';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Feed clients only ever send control frames. */
@@ -121,6 +122,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(historyRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(metricsRoutes);
+  await app.register(webhookRoutes, config.webhooks);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins });
   await app.register(consoleRoutes, { root: consoleDir });
@@ -153,7 +155,7 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: Fasti
   if (error.code in ERROR_CODES && error.statusCode) return send(error.statusCode, error.code, error.message);
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return send(413, 'PAYLOAD_TOO_LARGE', `Body is larger than ${BODY_LIMIT} bytes`);
+      return send(413, 'PAYLOAD_TOO_LARGE', `Body is larger than ${request.routeOptions.bodyLimit ?? BODY_LIMIT} bytes`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return send(415, 'UNSUPPORTED_MEDIA_TYPE', 'Body must be application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -18,7 +18,7 @@ const REDACTED_PATHS = [
 ];
 
 /** Query parameters logged as sent; every other value (access_token, recipient…) is redacted. */
-const LOGGED_QUERY_PARAMS = new Set(['limit', 'cursor', 'channel', 'status', 'since', 'from', 'to']);
+const LOGGED_QUERY_PARAMS = new Set(['limit', 'cursor', 'channel', 'status', 'receipt', 'since', 'from', 'to']);
 
 export function loggerOptions(level: string, stream?: DestinationStream): LoggerOptions & { stream?: DestinationStream } {
   return {

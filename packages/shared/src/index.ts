@@ -8,3 +8,4 @@ export * from './send-at.js';
 export * from './tenants.js';
 export * from './sms-segments.js';
 export * from './local-time.js';
+export * from './webhooks.js';

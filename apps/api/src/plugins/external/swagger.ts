@@ -26,6 +26,7 @@ export default fp(
           { name: 'scheduled', description: 'Schedule, list, change and cancel messages' },
           { name: 'history', description: 'Delivered, failed and canceled messages; retry of a failure' },
           { name: 'operations', description: 'Health, readiness and metrics (no API key needed)' },
+          { name: 'webhooks', description: "Providers' callbacks (Twilio, Meta): signed by the provider, no API key" },
         ],
         components: {
           securitySchemes: {

@@ -28,6 +28,7 @@ describe('OpenAPI', () => {
     'get /health', 'get /ready', 'get /metrics',
     'post /scheduled', 'get /scheduled', 'get /scheduled/{id}', 'put /scheduled/{id}', 'delete /scheduled/{id}',
     'get /delivered', 'get /failed', 'get /canceled', 'get /messages/{id}', 'post /failed/{id}/retry', 'get /ws',
+    'post /webhooks/twilio/status', 'post /webhooks/twilio/inbound', 'get /webhooks/whatsapp', 'post /webhooks/whatsapp',
   ];
 
   it('documents every route, with error responses and a security scheme, and is valid OpenAPI 3', async () => {
@@ -78,12 +79,14 @@ describe('OpenAPI', () => {
       deliveredAt: String(t), failedAt: String(t + 1), canceledAt: String(t + 2), nextAttemptAt: String(t + 3),
       lastError: 'TWILIO_21610: "unsubscribed" \\ recipient',
       providerMessageId: 'SM0123456789abcdef',
+      receiptStatus: 'undelivered', receiptAt: String(t + 4), receiptErrorCode: '30003',
       attempts: '3',
       version: '7',
     };
     await redis.set(key, JSON.stringify(full));
     const expected = toRecord(full);
-    expect(Object.keys(expected)).toHaveLength(19);
+    expect(Object.keys(expected)).toHaveLength(20);
+    expect(expected.receipt).toEqual({ status: 'undelivered', at: new Date(t + 4).toISOString(), errorCode: '30003' });
     const one = await app.inject({ url: `/messages/${created.id}` });
     expect(one.json()).toEqual({ success: true, data: expected });
     const page = (await app.inject({ url: '/scheduled?limit=500' })).json();

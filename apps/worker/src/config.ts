@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, clusterNodesOf, parseEnv, type ClusterNodeAddress } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, WEBHOOK_PATHS, clusterNodesOf, parseEnv, publicBaseUrl, type ClusterNodeAddress } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -25,6 +25,8 @@ const WorkerEnv = Type.Object({
   WHATSAPP_BASE_URL: BaseUrl('https://graph.facebook.com/v21.0'),
   CALLBACK_SECRET: Secret,
   CALLBACK_ALLOW_PRIVATE: EnvBool(false),
+  PUBLIC_BASE_URL: Type.Optional(Type.String()),
+  RECEIPT_POLL_AFTER_MS: EnvInt(600_000, 1000, 30 * DAY_MS),
 });
 type WorkerEnv = Static<typeof WorkerEnv>;
 
@@ -37,6 +39,8 @@ export interface TwilioConfig {
   /** WhatsApp sender, `whatsapp:+…`; unset = WhatsApp does not go through Twilio. */
   whatsappFrom?: string;
   baseUrl: string;
+  /** StatusCallback of every send (PUBLIC_BASE_URL + the status webhook); unset = Twilio posts no receipts. */
+  statusCallback?: string;
 }
 
 export interface WhatsAppCloudConfig {
@@ -67,6 +71,8 @@ export interface WorkerConfig {
   twilio?: TwilioConfig;
   whatsappCloud?: WhatsAppCloudConfig;
   callbacks: { secret?: string; allowPrivate: boolean };
+  /** A Twilio message with no receipt (or only `sent`) this long after acceptance is looked up once. */
+  receiptPollAfterMs: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -90,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     twilio: twilioConfig(e),
     whatsappCloud: whatsAppCloudConfig(e),
     callbacks: { secret: e.CALLBACK_SECRET, allowPrivate: e.CALLBACK_ALLOW_PRIVATE },
+    receiptPollAfterMs: e.RECEIPT_POLL_AFTER_MS,
   };
 }
 
@@ -105,6 +112,8 @@ function twilioConfig(e: WorkerEnv): TwilioConfig | undefined {
   if (e.TWILIO_MESSAGING_SERVICE_SID) config.messagingServiceSid = e.TWILIO_MESSAGING_SERVICE_SID;
   if (e.TWILIO_FROM) config.from = e.TWILIO_FROM;
   if (e.TWILIO_WHATSAPP_FROM) config.whatsappFrom = e.TWILIO_WHATSAPP_FROM.replace(/^(whatsapp:)?/, 'whatsapp:');
+  const base = publicBaseUrl(e.PUBLIC_BASE_URL);
+  if (base) config.statusCallback = `${base}${WEBHOOK_PATHS.twilioStatus}`;
   return config;
 }
 

@@ -24,6 +24,8 @@ import { startDueAlarm } from './due-alarm.js';
 import { createWorkerMetrics } from './metrics.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
+import { startReceiptTasks } from './receipts.js';
+import { createTwilioLookup } from './channels/twilio-lookup.js';
 
 /**
  * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
@@ -91,6 +93,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
     backoff: fullJitterBackoff(config.deliveryBackoffMs, 5 * 60_000),
     rateLimit: (id: string, ms: number) => scheduler.deliveries.of(id).rateLimit(ms),
     observe: metrics.observer,
+    receiptLookupAfterMs: config.receiptPollAfterMs,
   };
   const callbackDeps = {
     dispatcher: callbackAgent,
@@ -135,6 +138,8 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
   const stopAlarms = workers.map((worker) => startDueAlarm(redis, worker));
   const stopReconciler = startReconciler({ redis, maintenance, deliveries: scheduler.deliveries, log }, config.reconcileIntervalMs);
   const stopSweeper = startRetentionSweeper(maintenance, keyspace, log, config.reconcileIntervalMs);
+  const lookUp = config.twilio ? createTwilioLookup(config.twilio, providerAgent, config.providerTimeoutMs) : undefined;
+  const stopReceiptTasks = startReceiptTasks({ scheduler, lookUp, log }, config.reconcileIntervalMs);
   const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {
@@ -148,6 +153,7 @@ export async function startDeliveryWorker({ config, redis: target, log, channels
       await stopHeartbeat();
       await stopReconciler();
       await stopSweeper();
+      await stopReceiptTasks();
       // Lets in-flight jobs finish; what does not is taken over by another worker.
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.close()));
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.disconnect()));

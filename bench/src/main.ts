@@ -19,6 +19,7 @@ import { lateness } from './scenarios/lateness.js';
 import { atScale } from './scenarios/at-scale.js';
 import { wsFanout } from './scenarios/ws-fanout.js';
 import { clusterThroughput } from './scenarios/cluster.js';
+import { receiptsThroughput } from './scenarios/receipts.js';
 
 const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['post', postThroughput],
@@ -26,6 +27,7 @@ const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['lateness', lateness],
   ['scale', atScale],
   ['ws', wsFanout],
+  ['receipts', receiptsThroughput],
   ['cluster', clusterThroughput],
 ];
 

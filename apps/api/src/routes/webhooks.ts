@@ -78,6 +78,9 @@ const VerifyQuery = Type.Object(
  * whose secret is unset answers 404, like a route that does not exist.
  */
 const webhooks: FastifyPluginAsync<WebhookConfig> = async (app, config) => {
+  const twilio = Boolean(config.publicBaseUrl && config.twilioAuthToken);
+  app.log.info({ twilio, whatsapp: Boolean(config.whatsappAppSecret), whatsappVerify: Boolean(config.whatsappVerifyToken) }, 'provider webhooks');
+  if (config.twilioAuthToken && !config.publicBaseUrl) app.log.warn('TWILIO_AUTH_TOKEN is set without PUBLIC_BASE_URL: the Twilio webhooks stay off (Twilio signs the URL it was given)');
   await app.register(twilioWebhooks, config);
   await app.register(whatsappWebhooks, config);
 };

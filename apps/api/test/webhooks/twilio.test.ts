@@ -237,6 +237,22 @@ describe('Twilio incoming messages', () => {
   });
 });
 
+describe('webhooks on an API with keys', () => {
+  it('take no API key, while the other routes still need one', async () => {
+    const keyed = await buildTestApi(prefix, { ...webhookEnv(), QUEUE_PARTITIONS: '3', API_KEYS: 'acme:webhook-test-key-0123456789', RATE_LIMIT_MAX: '1' });
+    try {
+      const record = await delivered();
+      for (let i = 0; i < 3; i++) {
+        expect((await postTwilio(keyed, STATUS, twilioStatusParams(record.providerMessageId!, 'sent'))).statusCode).toBe(200);
+      }
+      expect((await keyed.inject({ method: 'GET', url: '/delivered' })).statusCode).toBe(401);
+      expect((await postTwilio(keyed, STATUS, twilioStatusParams(record.providerMessageId!, 'sent'), { signature: null })).statusCode).toBe(403);
+    } finally {
+      await keyed.close();
+    }
+  });
+});
+
 describe('webhook logs', () => {
   it('carry no number, text, token or signature', async () => {
     const logs: string[] = [];

@@ -95,6 +95,7 @@ function unlessConfigured(configured: boolean) {
   };
 }
 
+/** The body stays the bytes as received until its signature is checked; another content type is a 415. */
 function keepRawBody(app: FastifyInstance, contentType: string) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(contentType, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));

@@ -21,6 +21,7 @@ import { wsFanout } from './scenarios/ws-fanout.js';
 import { clusterThroughput } from './scenarios/cluster.js';
 import { pacing } from './scenarios/pacing.js';
 import { batchScenario } from './scenarios/batch.js';
+import { receiptsThroughput } from './scenarios/receipts.js';
 
 const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['post', postThroughput],
@@ -29,6 +30,7 @@ const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['scale', atScale],
   ['ws', wsFanout],
   ['pacing', pacing],
+  ['receipts', receiptsThroughput],
   ['cluster', clusterThroughput],
   ['batch', batchScenario],
 ];

@@ -261,6 +261,46 @@ describe('API and worker on a three-master Redis Cluster, six partitions', () =>
     expect(await counts()).toEqual({ scheduled: 0, sending: 0, delivered: 30, failed: 0, canceled: 30 });
   });
 
+  it('finds receipts by provider id in every partition, parks early ones, and keeps lists and lookups in the slot', async () => {
+    const receiptPrefix = uniquePrefix('cluster-receipts');
+    const keyspace = new Keyspace({ prefix: receiptPrefix, partitions: PARTITIONS });
+    const scheduler = await Scheduler.create(cluster.client, { keyspace, eventsMaxLen: 1000, retentionMs: 60_000 });
+    const maintenance = new Maintenance(cluster.client, keyspace, 1000, 60_000);
+    try {
+      const now = Date.now();
+      const sending = async () => {
+        const result = await scheduler.schedule('t1', { recipient: '5511977776666', channel: 'whatsapp', message: 'x', sendAt: now }, now);
+        if (!result.ok) throw new Error(result.reason);
+        expect((await scheduler.claim(result.record.id, now)).outcome).toBe('claimed');
+        return result.record.id;
+      };
+      const ids: string[] = [];
+      for (let i = 0; i < 18; i++) {
+        const id = await sending();
+        const pid = `wamid.cluster-${i}`;
+        // every third one reports before its delivery is recorded
+        if (i % 3 === 0) expect((await scheduler.recordReceipt({ providerMessageId: pid, status: 'sent', at: now }, now)).outcome).toBe('parked');
+        await scheduler.deliver(id, now, pid, 1, now - 1);
+        ids.push(id);
+      }
+      expect(new Set(ids.map((id) => keyspace.partitionOf(id))).size).toBe(PARTITIONS);
+      for (const [i, id] of ids.entries()) {
+        const byIndex = await scheduler.recordReceipt({ providerMessageId: `wamid.cluster-${i}`, status: 'delivered', at: now }, now);
+        expect(byIndex).toMatchObject({ outcome: 'applied', record: { id } });
+        const named = await scheduler.recordReceipt({ providerMessageId: `wamid.cluster-${i}`, messageId: id, status: 'read', at: now }, now);
+        expect(named).toMatchObject({ outcome: 'applied', record: { id, receipt: { status: 'read' } } });
+      }
+      expect((await scheduler.store.list('t1', 'delivered', { limit: 100, receipt: 'read' })).messages.map((m) => m.id).sort()).toEqual([...ids].sort());
+      const taken = (await Promise.all(keyspace.allTags().map((tag) => scheduler.receipts.takeDueLookups(tag, now, 100, now + 1000)))).flat();
+      expect(taken).toEqual([]);
+      for (const tag of keyspace.allTags()) await maintenance.expire(tag, now + 120_000, 100);
+      expect((await scheduler.store.list('t1', 'delivered', { limit: 100, receipt: 'read' })).messages).toEqual([]);
+    } finally {
+      await scheduler.close();
+      await deletePrefix(receiptPrefix, cluster.nodes);
+    }
+  });
+
   it('reconciles every partition: a due message that lost its job is enqueued and delivered', async () => {
     const keyspace = new Keyspace({ prefix, partitions: PARTITIONS });
     const scheduler = await Scheduler.create(cluster.client, { keyspace, eventsMaxLen: 1000 });

@@ -29,6 +29,7 @@ import metricsPlugin from './plugins/app/metrics.js';
 import metricsRoutes from './routes/metrics.js';
 import adminQueuesRoutes from './routes/admin-queues.js';
 import consoleRoutes from './routes/console.js';
+import webhookRoutes from './routes/webhooks.js';
 
 export const BODY_LIMIT = 64 * 1024;
 /** Feed clients only ever send control frames. */
@@ -113,6 +114,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(suppressionRoutes);
   await app.register(batchRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
   await app.register(metricsRoutes);
+  await app.register(webhookRoutes, config.webhooks);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins, maxClientsPerTenant: config.wsMaxClientsPerTenant });
   await app.register(consoleRoutes, { root: consoleDir });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvBool, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvBool, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, publicBaseUrl, type CommonConfig } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -22,6 +22,10 @@ const ApiEnv = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 16 })),
   READY_REQUIRE_WORKER_MS: EnvInt(30_000, 0, 86_400_000),
+  PUBLIC_BASE_URL: Type.Optional(Type.String()),
+  TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  WHATSAPP_APP_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  WHATSAPP_VERIFY_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
 });
 
 /** A configured API key, kept only as its sha256. */
@@ -65,6 +69,16 @@ export interface ApiConfig extends CommonConfig {
   maxScheduledPerTenant: number;
   /** Origins allowed by CORS; empty = no cross-origin access; `*` = any. */
   corsOrigins: string[];
+  /** The providers' webhooks: a route whose secrets are unset answers 404. */
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** PUBLIC_BASE_URL without a trailing slash: the URL Twilio signs is this + path + query. */
+  publicBaseUrl?: string;
+  twilioAuthToken?: string;
+  whatsappAppSecret?: string;
+  whatsappVerifyToken?: string;
 }
 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
@@ -92,6 +106,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     maxScheduledPerTenant: e.MAX_SCHEDULED_PER_TENANT,
     corsOrigins: parseOrigins(e.CORS_ORIGINS ?? ''),
+    webhooks: {
+      publicBaseUrl: publicBaseUrl(e.PUBLIC_BASE_URL),
+      twilioAuthToken: e.TWILIO_AUTH_TOKEN,
+      whatsappAppSecret: e.WHATSAPP_APP_SECRET,
+      whatsappVerifyToken: e.WHATSAPP_VERIFY_TOKEN,
+    },
   };
 }
 

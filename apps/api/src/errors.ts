@@ -75,3 +75,6 @@ export function recipientOptedOut(by: string | undefined): Error {
 
 export const OriginNotAllowed = define('ORIGIN_NOT_ALLOWED', 'Origin %s may not open the live feed');
 export const UpgradeRequired = define('UPGRADE_REQUIRED', 'GET /ws is a WebSocket: send an upgrade request');
+
+export const InvalidSignature = define('INVALID_SIGNATURE', '%s is missing or does not match this request');
+export const UnsupportedMediaType = define('UNSUPPORTED_MEDIA_TYPE', 'Body must be %s');

@@ -55,7 +55,7 @@ function withSafeErrors(object: Record<string, unknown>): Record<string, unknown
 }
 
 /** Query parameters logged as sent; every other value (access_token, recipient…) is redacted. */
-const LOGGED_QUERY_PARAMS = new Set(['limit', 'cursor', 'channel', 'status', 'since', 'from', 'to']);
+const LOGGED_QUERY_PARAMS = new Set(['limit', 'cursor', 'channel', 'status', 'receipt', 'since', 'from', 'to']);
 
 export function loggerOptions(level: string, stream?: DestinationStream): LoggerOptions & { stream?: DestinationStream } {
   return {

@@ -1,4 +1,4 @@
-import type { ListedStatus, MessagePage, MessageRecord } from '@punctual/shared';
+import type { ListedStatus, MessagePage, MessageRecord, Receipt } from '@punctual/shared';
 import { countdown, epochToLocalInput, formatLocal, formatUtc, localInputToEpoch } from './time.js';
 
 export interface RowActions {
@@ -62,6 +62,9 @@ export class MessagesView {
     if (existing) {
       if (existing.record.version > record.version) return;
       if (existing.record.status !== record.status) this.announce(`Message to ${record.recipient} is now ${record.status}`);
+      else if (record.receipt && existing.record.receipt?.status !== record.receipt.status) {
+        this.announce(`Message to ${record.recipient}: the provider reports ${record.receipt.status}`);
+      }
       this.upsert(record, true);
       return;
     }
@@ -129,6 +132,7 @@ export class MessagesView {
     content!.className = 'content';
     status!.replaceChildren(span(`status status-${record.status}`, record.status));
     if (record.cancelReason === 'opted_out') status!.append(span('hint opted-out', 'opted out'));
+    if (record.receipt) status!.append(receiptElement(record.receipt));
     if (record.lastError) status!.append(span('hint error-text', record.lastError));
     element.dataset.status = record.status;
     this.tick(Date.now());
@@ -233,6 +237,13 @@ export class MessagesView {
     this.empty.hidden = this.rows.size > 0;
     this.loadMore.hidden = this.nextCursor === null;
   }
+}
+
+/** What the provider reported after accepting the message, with its error code when it failed. */
+function receiptElement(receipt: Receipt): HTMLSpanElement {
+  const element = span(`receipt receipt-${receipt.status}`, `receipt: ${receipt.status}${receipt.errorCode ? ` (${receipt.errorCode})` : ''}`);
+  element.title = `Provider receipt at ${formatLocal(Date.parse(receipt.at))}`;
+  return element;
 }
 
 function timeElement(epoch: number): HTMLTimeElement {

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { buildTestApp, startTestWorker } from '../../../test-support/apps.js';
 import { deletePrefix, uniquePrefix } from '../../../test-support/redis.js';
+import { postTwilio, twilioStatusParams, webhookEnv } from '../../../test-support/webhooks.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -251,5 +252,34 @@ describe('the console when the server has API keys', () => {
     await waitForLive(page);
     await schedule(page, { recipient: '5511966665555', message: 'console: with a key' });
     await waitForStatus(page, 'console: with a key', 'delivered');
+  });
+});
+
+describe('the console and delivery receipts', () => {
+  let product: Awaited<ReturnType<typeof startProduct>>;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    product = await startProduct('console-receipts', webhookEnv());
+    context = await browser.newContext({ timezoneId: TIME_ZONE });
+  });
+  afterAll(async () => {
+    await context?.close();
+    await product?.close();
+  });
+
+  it('shows each receipt the provider reports, live, with its error code', async () => {
+    const page = await openConsole(context, product.origin);
+    await waitForLive(page);
+    await schedule(page, { recipient: '5511944443333', message: 'console: receipts' });
+    await waitForStatus(page, 'console: receipts', 'delivered');
+    const delivered = (await product.app.inject({ url: '/delivered' })).json().messages;
+    const sid = delivered.find((m: { message?: string }) => m.message === 'console: receipts').providerMessageId;
+
+    expect((await postTwilio(product.app, '/webhooks/twilio/status', twilioStatusParams(sid, 'delivered'))).statusCode).toBe(200);
+    await row(page, 'console: receipts').getByText('receipt: delivered', { exact: true }).waitFor();
+    expect((await postTwilio(product.app, '/webhooks/twilio/status', twilioStatusParams(sid, 'undelivered', { ErrorCode: '30003' }))).statusCode).toBe(200);
+    await row(page, 'console: receipts').getByText('receipt: undelivered (30003)', { exact: true }).waitFor();
+    await waitForStatus(page, 'console: receipts', 'delivered');
   });
 });

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, commonConfig, parseEnv, type Channel, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, WEBHOOK_PATHS, commonConfig, parseEnv, publicBaseUrl, type Channel, type CommonConfig } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -35,6 +35,8 @@ const WorkerEnv = Type.Object({
   CALLBACK_TIMEOUT_MS: EnvInt(5000, 100, 120_000),
   /** Unset: a fifth of WORKER_CONCURRENCY (at least 1). */
   CALLBACK_TENANT_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  PUBLIC_BASE_URL: Type.Optional(Type.String()),
+  RECEIPT_POLL_AFTER_MS: EnvInt(600_000, 1000, 30 * DAY_MS),
 });
 type WorkerEnv = Static<typeof WorkerEnv>;
 
@@ -47,6 +49,8 @@ export interface TwilioConfig {
   /** WhatsApp sender, `whatsapp:+…`; unset = WhatsApp does not go through Twilio. */
   whatsappFrom?: string;
   baseUrl: string;
+  /** StatusCallback of every send (PUBLIC_BASE_URL + the status webhook); unset = Twilio posts no receipts. */
+  statusCallback?: string;
 }
 
 export interface WhatsAppCloudConfig {
@@ -77,6 +81,8 @@ export interface WorkerConfig extends CommonConfig {
   twilio?: TwilioConfig;
   whatsappCloud?: WhatsAppCloudConfig;
   callbacks: CallbackConfig;
+  /** A Twilio message with no receipt (or only `sent`) this long after acceptance is looked up once. */
+  receiptPollAfterMs: number;
 }
 
 export interface CallbackConfig {
@@ -112,6 +118,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.CALLBACK_TIMEOUT_MS,
       tenantConcurrency: tenantConcurrency(e),
     },
+    receiptPollAfterMs: e.RECEIPT_POLL_AFTER_MS,
   };
 }
 
@@ -155,6 +162,8 @@ function twilioConfig(e: WorkerEnv): TwilioConfig | undefined {
   if (e.TWILIO_MESSAGING_SERVICE_SID) config.messagingServiceSid = e.TWILIO_MESSAGING_SERVICE_SID;
   if (e.TWILIO_FROM) config.from = e.TWILIO_FROM;
   if (e.TWILIO_WHATSAPP_FROM) config.whatsappFrom = e.TWILIO_WHATSAPP_FROM.replace(/^(whatsapp:)?/, 'whatsapp:');
+  const base = publicBaseUrl(e.PUBLIC_BASE_URL);
+  if (base) config.statusCallback = `${base}${WEBHOOK_PATHS.twilioStatus}`;
   return config;
 }
 

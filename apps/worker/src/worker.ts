@@ -29,6 +29,8 @@ import { startHeartbeat } from './heartbeat.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
 import { withSafeErrors } from './log-redaction.js';
 import { startSuppressionRepair } from './suppression-repair.js';
+import { startReceiptTasks } from './receipts.js';
+import { createTwilioLookup } from './channels/twilio-lookup.js';
 
 /**
  * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
@@ -98,6 +100,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
     pacing,
     throttleMaxMs: config.pacing.throttleMaxMs,
     observe: metrics.observer,
+    receiptLookupAfterMs: config.receiptPollAfterMs,
   };
   const callbackDeps = {
     dispatcher: callbackAgent,
@@ -154,6 +157,8 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
     config.reconcileIntervalMs,
   );
   const stopSuppressionRepair = startSuppressionRepair(scheduler.suppressions, log, config.reconcileIntervalMs);
+  const lookUp = config.twilio ? createTwilioLookup(config.twilio, providerAgent, config.providerTimeoutMs) : undefined;
+  const stopReceiptTasks = startReceiptTasks({ scheduler, lookUp, log }, config.reconcileIntervalMs);
   const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
 
   return {
@@ -170,6 +175,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
       await stopReconciler();
       await stopSweeper();
       await stopSuppressionRepair();
+      await stopReceiptTasks();
       // Lets in-flight jobs finish; what does not is taken over by another worker.
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.close()));
       await Promise.all([...workers, ...callbackWorkers].map((w) => w.disconnect()));

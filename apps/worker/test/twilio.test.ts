@@ -54,8 +54,14 @@ describe('Twilio provider', () => {
   it('sends an SMS from TWILIO_FROM to the E.164 number with its plus', async () => {
     fake.respondWith(() => ({ status: 201, body: twilioMessage('SM0123456789abcdef0123456789abcdef') }));
     const { result, request } = await sendOne(sms);
-    expect(result).toEqual({ providerMessageId: 'SM0123456789abcdef0123456789abcdef' });
+    expect(result).toEqual({ providerMessageId: 'SM0123456789abcdef0123456789abcdef', receiptLookup: true });
     expectTwilioRequest(request, 'To=%2B5511999999999&From=%2B15005550006&Body=Ol%C3%A1%2C+50%25+off+%26+more%3A+caf%C3%A9%3F');
+  });
+
+  it('names the status webhook as StatusCallback when PUBLIC_BASE_URL is set, without a query', async () => {
+    fake.respondWith(() => ({ status: 201, body: twilioMessage('SM4') }));
+    const { request } = await sendOne({ ...sms, message: 'Hi' }, { PUBLIC_BASE_URL: 'https://api.example.com/punctual/' });
+    expectTwilioRequest(request, 'To=%2B5511999999999&From=%2B15005550006&Body=Hi&StatusCallback=https%3A%2F%2Fapi.example.com%2Fpunctual%2Fwebhooks%2Ftwilio%2Fstatus');
   });
 
   it('sends through the Messaging Service when TWILIO_MESSAGING_SERVICE_SID is set', async () => {

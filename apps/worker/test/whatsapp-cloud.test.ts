@@ -52,8 +52,9 @@ describe('WhatsApp Cloud API provider', () => {
     fake.respondWith(() => accepted('wamid.HBgLNTUxMTk5OTk5OTk5FQIAERgSQUFBQUFBQUFBQUFBQUFBQUFBAA=='));
     const { result, body } = await sendOne(text);
     expect(result).toEqual({ providerMessageId: 'wamid.HBgLNTUxMTk5OTk5OTk5FQIAERgSQUFBQUFBQUFBQUFBQUFBQUFBAA==' });
+    // Meta returns biz_opaque_callback_data in the message's status webhooks: they name the message
     expect(body).toBe(
-      '{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511999999999","type":"text","text":{"body":"Olá \\"Alex\\" <b>","preview_url":false}}',
+      '{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511999999999","biz_opaque_callback_data":"01J0000000000000000000000B","type":"text","text":{"body":"Olá \\"Alex\\" <b>","preview_url":false}}',
     );
   });
 
@@ -61,7 +62,7 @@ describe('WhatsApp Cloud API provider', () => {
     fake.respondWith(() => accepted('wamid.T1'));
     const { body } = await sendOne({ ...text, message: undefined, template: { name: 'appt_reminder', language: 'pt_BR', variables: ['Alex', '15:00'] } });
     expect(body).toBe(
-      '{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511999999999","type":"template",' +
+      '{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511999999999","biz_opaque_callback_data":"01J0000000000000000000000B","type":"template",' +
         '"template":{"name":"appt_reminder","language":{"code":"pt_BR"},' +
         '"components":[{"type":"body","parameters":[{"type":"text","text":"Alex"},{"type":"text","text":"15:00"}]}]}}',
     );
@@ -71,7 +72,7 @@ describe('WhatsApp Cloud API provider', () => {
     fake.respondWith(() => accepted('wamid.T2'));
     const { body } = await sendOne({ ...text, message: undefined, template: { name: 'hello_world', language: 'en_US', variables: [] } });
     expect(body).toBe(
-      '{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511999999999","type":"template","template":{"name":"hello_world","language":{"code":"en_US"}}}',
+      '{"messaging_product":"whatsapp","recipient_type":"individual","to":"5511999999999","biz_opaque_callback_data":"01J0000000000000000000000B","type":"template","template":{"name":"hello_world","language":{"code":"en_US"}}}',
     );
   });
 

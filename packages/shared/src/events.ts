@@ -9,6 +9,7 @@ export const MESSAGE_EVENTS = [
   'messageDelivered',
   'messageFailed',
   'messageRetrying',
+  'messageReceipt',
 ] as const;
 export type MessageEventName = (typeof MESSAGE_EVENTS)[number];
 

@@ -10,3 +10,4 @@ export * from './tenants.js';
 export * from './sms-segments.js';
 export * from './local-time.js';
 export * from './opt-outs.js';
+export * from './webhooks.js';

@@ -7,6 +7,10 @@ import { LOCAL_DATE_TIME_PATTERN, TIME_OF_DAY_PATTERN } from './local-time.js';
 export const MESSAGE_STATUSES = ['scheduled', 'sending', 'delivered', 'failed', 'canceled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
+/** What a provider reports after it accepted a message: sent < delivered < read; undelivered and failed are final. */
+export const RECEIPT_STATUSES = ['sent', 'delivered', 'read', 'undelivered', 'failed'] as const;
+export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
+
 /** Statuses that have their own list route, and the order each list is read in. */
 export const LISTED_STATUSES = {
   scheduled: 'asc',
@@ -39,6 +43,7 @@ export function StringEnum<T extends string>(values: readonly T[], options: { de
 export const Channel = StringEnum(CHANNELS, { description: 'Delivery channel' });
 export type Channel = Static<typeof Channel>;
 export const MessageStatus = StringEnum(MESSAGE_STATUSES);
+export const ReceiptStatus = StringEnum(RECEIPT_STATUSES, { description: 'What the provider last reported about the message' });
 
 /** Why a message was canceled: a DELETE (api), or its recipient opted out of the channel (opted_out). */
 export const CANCEL_REASONS = ['api', 'opted_out'] as const;
@@ -172,6 +177,16 @@ export type UpdateMessageBody = Static<typeof UpdateMessageBody>;
 
 const IsoTime = Type.String({ format: 'date-time' });
 
+export const Receipt = Type.Object(
+  {
+    status: ReceiptStatus,
+    at: Type.String({ format: 'date-time', description: "The provider's own time of the report where it gives one, else when it arrived" }),
+    errorCode: Type.Optional(Type.String({ description: "The provider's error code (e.g. Twilio 30003), when it gives one" })),
+  },
+  { description: 'The delivery receipt: what the provider reported after accepting the message; absent until its first report' },
+);
+export type Receipt = Static<typeof Receipt>;
+
 export const MessageRecord = Type.Object({
   id: MessageId,
   recipient: Type.String(),
@@ -194,6 +209,7 @@ export const MessageRecord = Type.Object({
   attempts: Type.Integer({ minimum: 0 }),
   lastError: Type.Optional(Type.String()),
   providerMessageId: Type.Optional(Type.String()),
+  receipt: Type.Optional(Receipt),
   metadata: Type.Optional(Metadata),
   callbackUrl: Type.Optional(Type.String()),
   encoding: Type.Optional(StringEnum(SMS_ENCODINGS, {
@@ -232,6 +248,7 @@ export const ListQuery = Type.Object(
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     channel: Type.Optional(Channel),
     recipient: Type.Optional(Recipient),
+    receipt: Type.Optional(StringEnum(RECEIPT_STATUSES, { description: 'Only messages whose receipt has this status' })),
     from: Type.Optional(SendAtInput),
     to: Type.Optional(SendAtInput),
   },

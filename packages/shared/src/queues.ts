@@ -6,7 +6,7 @@ export interface DeliveryJobData {
 }
 
 /** Events a callbackUrl receives. */
-export type CallbackEvent = 'messageDelivered' | 'messageFailed';
+export type CallbackEvent = 'messageDelivered' | 'messageFailed' | 'messageReceipt';
 
 /** The record as it was right after the event: later changes do not alter what is sent. */
 export interface CallbackJobData {

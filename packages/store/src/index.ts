@@ -7,6 +7,8 @@ export * from './message-store.js';
 export * from './scheduler.js';
 export * from './suppressions.js';
 export * from './batches.js';
+export * from './receipt-store.js';
+export { RECEIPT_LATENCY_BUCKETS_MS, PARKED_RECEIPT_TTL_MS } from './lua/receipts.js';
 export * from './partitioned-queue.js';
 export * from './delivery-queues.js';
 export * from './pacer.js';

@@ -49,15 +49,19 @@ export class Keyspace {
     return `${this.tagOf(id)}:m:${id}`;
   }
 
-  /** A tenant's list of one status, optionally narrowed to a channel or a recipient (lua/prelude.ts builds the same names). */
+  /**
+   * A tenant's list of one status, optionally narrowed to a recipient, a receipt status or a
+   * channel, the narrowest first (lua/prelude.ts builds the same names).
+   */
   index(
     tag: string,
     tenant: string,
     status: string,
-    filter?: { channel?: string; recipient?: string },
+    filter?: { channel?: string; recipient?: string; receipt?: string },
   ): string {
     const base = `${tag}:t:${tenant}:${status}`;
     if (filter?.recipient) return `${base}:r:${recipientKey(filter.recipient)}`;
+    if (filter?.receipt) return `${base}:rc:${filter.receipt}`;
     if (filter?.channel) return `${base}:c:${filter.channel}`;
     return base;
   }

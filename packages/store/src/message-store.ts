@@ -1,6 +1,6 @@
 import type { ChainableCommander } from 'ioredis';
 import { monotonicFactory } from 'ulid';
-import { LISTED_STATUSES, type Channel, type ListedStatus, type MessageRecord, type QuietHours, type Template } from '@punctual/shared';
+import { LISTED_STATUSES, type Channel, type ListedStatus, type MessageRecord, type QuietHours, type ReceiptStatus, type Template } from '@punctual/shared';
 import { Keyspace } from './keys.js';
 import { parseStored, storedValues, toRecord, type StoredFields } from './record.js';
 import { encodeCursor, type Boundary } from './cursor.js';
@@ -60,6 +60,7 @@ export interface ListOptions {
   cursor?: Boundary;
   channel?: string;
   recipient?: string;
+  receipt?: ReceiptStatus;
   from?: number;
   to?: number;
   /** Only the messages of one batch (scheduled list only); with `channel`, checked on each record. */
@@ -192,9 +193,18 @@ export class MessageStore {
     }
   }
 
-  markDelivered(id: string, now: number, providerMessageId: string, latenessMs: number) {
+  /**
+   * `lookupAt`: when to look the receipt up at the provider (Twilio), if ever. `receipt`: the record
+   * after a receipt that arrived before this transition and was applied by it.
+   */
+  async markDelivered(id: string, now: number, providerMessageId: string, latenessMs: number, lookupAt?: number) {
     const bucket = LATENESS_BUCKETS_MS.find((le) => latenessMs <= le);
-    return this.workerTransition('deliverMessage', id, now, providerMessageId, bucket ? `le:${bucket}` : 'le:inf', Math.max(0, Math.round(latenessMs)));
+    const lateness = [bucket ? `le:${bucket}` : 'le:inf', Math.max(0, Math.round(latenessMs))];
+    const reply = (await this.call('deliverMessage', id, now, providerMessageId, ...lateness, lookupAt ?? '')) as Reply;
+    if (reply[0] !== 'ok') return null;
+    const fields = parseStored(reply[1] as string);
+    const receipt = typeof reply[2] === 'string' ? toRecord(parseStored(reply[2])) : undefined;
+    return { tenant: fields.tenant!, record: toRecord(fields), ...(receipt ? { receipt } : {}) };
   }
 
   markFailed(id: string, now: number, lastError: string) {
@@ -213,9 +223,11 @@ export class MessageStore {
   /** A page of a tenant's list, merged across partitions from a (score, id) boundary. */
   async list(tenant: string, status: ListedStatus, options: ListOptions): Promise<Page> {
     const dir = LISTED_STATUSES[status];
-    const filter = { channel: options.channel, recipient: options.recipient };
+    const filter = { channel: options.channel, recipient: options.recipient, receipt: options.receipt };
     const { batchId } = options;
-    const channelCheck = (options.recipient || batchId) && options.channel ? options.channel : '';
+    // the narrowest index is read; the other filters are checked on each record
+    const channelCheck = (options.recipient || options.receipt || batchId) && options.channel ? options.channel : '';
+    const receiptCheck = (options.recipient || batchId) && options.receipt ? options.receipt : '';
     const replies = (await Promise.all(
       this.keys.allTags().map((tag) =>
         this.redis.listPage(
@@ -228,6 +240,7 @@ export class MessageStore {
           options.from ?? '-inf',
           options.to ?? '+inf',
           channelCheck,
+          receiptCheck,
         ),
       ),
     )) as unknown[][];

@@ -1,4 +1,4 @@
-import type { CancelReason, Channel, MessageRecord, MessageStatus, SmsEncoding } from '@punctual/shared';
+import type { CancelReason, Channel, MessageRecord, MessageStatus, ReceiptStatus, SmsEncoding } from '@punctual/shared';
 
 /**
  * A message as stored: one JSON object of string values, times as epoch ms, `template` and
@@ -34,6 +34,10 @@ export function toRecord(f: StoredFields): MessageRecord {
   if (f.cancelReason !== undefined) record.cancelReason = f.cancelReason as CancelReason;
   if (f.lastError !== undefined) record.lastError = f.lastError;
   if (f.providerMessageId !== undefined) record.providerMessageId = f.providerMessageId;
+  if (f.receiptStatus !== undefined) {
+    record.receipt = { status: f.receiptStatus as ReceiptStatus, at: new Date(Number(f.receiptAt)).toISOString() };
+    if (f.receiptErrorCode !== undefined) record.receipt.errorCode = f.receiptErrorCode;
+  }
   if (f.metadata !== undefined) record.metadata = JSON.parse(f.metadata);
   if (f.callbackUrl !== undefined) record.callbackUrl = f.callbackUrl;
   if (f.encoding !== undefined) record.encoding = f.encoding as SmsEncoding;

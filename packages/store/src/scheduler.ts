@@ -2,6 +2,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { MessageRecord } from '@punctual/shared';
 import { DEFAULT_RETENTION_MS, MessageStore, type MessagePatch, type NewMessage, type StoredPatch, type Transition } from './message-store.js';
 import { BatchStore, batchMessageId, type BatchRefusal } from './batches.js';
+import { ReceiptStore, deliveredRecord, type ProviderReceipt, type ReceiptOutcome } from './receipt-store.js';
 import { DeliveryQueues } from './delivery-queues.js';
 import { CallbackQueues } from './callback-queues.js';
 import type { Keyspace } from './keys.js';
@@ -60,6 +61,7 @@ export class Scheduler {
   readonly callbacks: CallbackQueues;
   /** The suppression lists (opt-outs): they cancel scheduled messages and refuse new ones. */
   readonly suppressions: Suppressions;
+  readonly receipts: ReceiptStore;
   private readonly cap: number;
   private readonly partitions: number;
 
@@ -72,6 +74,7 @@ export class Scheduler {
     this.deliveries = new DeliveryQueues(options.keyspace, redis);
     this.callbacks = new CallbackQueues(options.keyspace, redis, options.retentionMs ?? DEFAULT_RETENTION_MS);
     this.suppressions = new Suppressions(redis, { ...options, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS, deliveries: this.deliveries });
+    this.receipts = new ReceiptStore(redis, options.keyspace, { eventsMaxLen: options.eventsMaxLen, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS });
     this.cap = options.maxScheduledPerTenant ?? Number.MAX_SAFE_INTEGER;
     this.partitions = options.keyspace.partitions;
   }
@@ -256,11 +259,47 @@ export class Scheduler {
     return this.store.claim(id, now);
   }
 
-  /** sending → delivered, and its callback queued; null when the message had already left `sending`. */
-  async deliver(id: string, now: number, providerMessageId: string, latenessMs: number) {
-    const done = await this.store.markDelivered(id, now, providerMessageId, latenessMs);
+  /**
+   * sending → delivered, and its callback queued; null when the message had already left `sending`.
+   * `lookupAt`: when to look its receipt up at the provider, if ever.
+   */
+  async deliver(id: string, now: number, providerMessageId: string, latenessMs: number, lookupAt?: number) {
+    const done = await this.store.markDelivered(id, now, providerMessageId, latenessMs, lookupAt);
     if (done) await this.callbacks.notify('messageDelivered', done.tenant, done.record);
+    if (done?.receipt) await this.notifyReceipt(done.tenant, done.receipt);
     return done?.record ?? null;
+  }
+
+  /** A provider's receipt, and its callback queued when it changed the record. */
+  async recordReceipt(receipt: ProviderReceipt, now: number): Promise<ReceiptOutcome> {
+    const result = await this.receipts.record(receipt, now);
+    if (result.outcome === 'applied') await this.notifyReceipt(result.tenant, result.record);
+    return result;
+  }
+
+  /**
+   * Queues the receipt callbacks whose process died between storing the receipt and queueing its
+   * callback (the receipt outbox), with the record as it is now. Returns how many it queued.
+   */
+  async requeueReceiptCallbacks(before: number, limit: number): Promise<number> {
+    let queued = 0;
+    for (const tag of this.keys.allTags()) {
+      for (const { entry, id } of await this.receipts.unqueuedCallbacks(tag, before, limit)) {
+        const fields = await this.store.fields(id);
+        if (fields?.callbackUrl && fields.receiptStatus) {
+          await this.callbacks.notify('messageReceipt', fields.tenant!, toRecord(fields));
+          queued++;
+        }
+        await this.receipts.forgetCallback(tag, entry);
+      }
+    }
+    return queued;
+  }
+
+  private async notifyReceipt(tenant: string, record: MessageRecord): Promise<void> {
+    if (!record.callbackUrl) return;
+    await this.callbacks.notify('messageReceipt', tenant, record);
+    await this.receipts.callbackQueued(record);
   }
 
   /** sending → failed, and its callback queued; null when the message had already left `sending`. */
@@ -287,7 +326,8 @@ export class Scheduler {
   async notifyFinal(id: string): Promise<void> {
     const fields = await this.store.fields(id);
     if (!fields?.callbackUrl || (fields.status !== 'delivered' && fields.status !== 'failed')) return;
-    await this.callbacks.notify(fields.status === 'delivered' ? 'messageDelivered' : 'messageFailed', fields.tenant!, toRecord(fields));
+    if (fields.status === 'delivered') await this.callbacks.notify('messageDelivered', fields.tenant!, deliveredRecord(fields));
+    else await this.callbacks.notify('messageFailed', fields.tenant!, toRecord(fields));
   }
 
   /**

@@ -17,6 +17,7 @@ export function listOptions(query: ListQuery | ScheduledListQuery): ListOptions 
   }
   if (query.channel) options.channel = query.channel;
   if (query.recipient) options.recipient = query.recipient;
+  if (query.receipt) options.receipt = query.receipt;
   for (const bound of ['from', 'to'] as const) {
     const value = query[bound];
     if (value === undefined) continue;

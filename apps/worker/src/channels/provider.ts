@@ -11,6 +11,8 @@ export interface OutboundMessage {
 
 export interface SendResult {
   providerMessageId: string;
+  /** The provider's message can be looked up later for its receipt (Twilio's Message resource). */
+  receiptLookup?: boolean;
 }
 
 /** A way to deliver one channel's messages: the simulator, Twilio, the WhatsApp Cloud API… */

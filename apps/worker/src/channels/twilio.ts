@@ -19,7 +19,8 @@ const CONTENT_SID = /^HX[0-9a-fA-F]{32}$/;
 /**
  * Twilio Programmable Messaging, `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form
  * encoded, HTTP Basic. SMS goes from the Messaging Service or From number; WhatsApp from
- * `whatsapp:+…` to `whatsapp:+…`, templates as ContentSid + ContentVariables.
+ * `whatsapp:+…` to `whatsapp:+…`, templates as ContentSid + ContentVariables. With PUBLIC_BASE_URL
+ * every send names our status webhook as its StatusCallback.
  */
 export function createTwilioProvider(config: TwilioConfig, channel: Channel, http: ProviderHttp): ChannelProvider {
   const url = `${config.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Messages.json`;
@@ -43,11 +44,12 @@ export function createTwilioProvider(config: TwilioConfig, channel: Channel, htt
       form.append('To', channel === 'whatsapp' ? `whatsapp:${to}` : to);
       form.append(...sender);
       appendContent(form, message);
+      if (config.statusCallback) form.append('StatusCallback', config.statusCallback);
       const answer = await http.post(url, headers, form.toString());
       const body = parseJson(answer.body) as { sid?: unknown; code?: unknown; message?: unknown } | undefined;
       if (isSuccess(answer)) {
         if (typeof body?.sid !== 'string' || body.sid === '') throw unreadableSuccess(answer);
-        return { providerMessageId: body.sid };
+        return { providerMessageId: body.sid, receiptLookup: true };
       }
       throw refusal(answer, { code: numberOrUndefined(body?.code), message: typeof body?.message === 'string' ? body.message : undefined }, TWILIO_CODES);
     },

@@ -49,7 +49,8 @@ export function createWhatsAppCloudProvider(config: WhatsAppCloudConfig, http: P
 }
 
 function requestBody(message: OutboundMessage) {
-  const base = { messaging_product: 'whatsapp', recipient_type: 'individual', to: message.recipient.replace(/^\+/, '') };
+  // Meta returns biz_opaque_callback_data in the message's status webhooks: they name our message
+  const base = { messaging_product: 'whatsapp', recipient_type: 'individual', to: message.recipient.replace(/^\+/, ''), biz_opaque_callback_data: message.id };
   const { template } = message;
   if (!template) return { ...base, type: 'text', text: { body: message.message ?? '', preview_url: false } };
   const variables = template.variables ?? [];

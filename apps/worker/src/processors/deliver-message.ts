@@ -20,6 +20,8 @@ export interface DeliverDeps {
   /** THROTTLE_MAX_MS: a message still refused for its rate this long after the first refusal fails. */
   throttleMaxMs: number;
   observe?: DeliveryObserver;
+  /** RECEIPT_POLL_AFTER_MS: when a provider's message can be looked up, its receipt is, this long after acceptance. */
+  receiptLookupAfterMs?: number;
 }
 
 export type AttemptOutcome = 'delivered' | 'failed' | 'retried' | 'throttled';
@@ -62,9 +64,10 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   const provider = deps.channels.get(record.channel);
   const startedAt = Date.now();
   let providerMessageId: string;
+  let receiptLookup: boolean | undefined;
   try {
     if (!provider) throw new ProviderError(`NO_PROVIDER: no provider for channel ${record.channel}`, { transient: false });
-    ({ providerMessageId } = await provider.send(outbound(record)));
+    ({ providerMessageId, receiptLookup } = await provider.send(outbound(record)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
     if (failure.rateLimited || failure.recipientRateLimited) return handleThrottle(failure, job, token, record, deps, log);
@@ -76,7 +79,9 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   // after its grace period and the message is sent again (at least once to the provider).
   // a message scheduled in the past is due from the moment it was created
   const lateness = startedAt - Math.max(record.sendAt, Date.parse(record.createdAt));
-  await deps.scheduler.deliver(id, Date.now(), providerMessageId, lateness);
+  const acceptedAt = Date.now();
+  const lookupAt = receiptLookup && deps.receiptLookupAfterMs !== undefined ? acceptedAt + deps.receiptLookupAfterMs : undefined;
+  await deps.scheduler.deliver(id, acceptedAt, providerMessageId, lateness, lookupAt);
   log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
   deps.observe?.attempt(record.channel, 'delivered');
 }

@@ -1,10 +1,11 @@
 import { transition } from './prelude.js';
 
 /**
- * Final records whose retention has passed leave every index and are deleted, at most `limit` per
- * call. Every record is read before the first delete; one that cannot be decoded only leaves the
- * expiring set (its index entries point at nothing and lists skip them). KEYS[1]: the partition's
- * expiring set. ARGV[5]: limit. Reply: { expired, examined }.
+ * Final records whose retention has passed leave every index (the provider-id index and the
+ * receipt lookups included) and are deleted, at most `limit` per call. Every record is read before
+ * the first delete; one that cannot be decoded only leaves the expiring set (its index entries
+ * point at nothing and lists skip them). KEYS[1]: the partition's expiring set. ARGV[5]: limit.
+ * Reply: { expired, examined }.
  */
 export const expireMessages = transition(`
 local due = rcall('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
@@ -20,6 +21,10 @@ for i, id in ipairs(due) do
   local rec = records[i]
   if rec then
     unindex(rec)
+    if rec.providerMessageId then
+      rcall('HDEL', base .. ':pid', rec.providerMessageId)
+      rcall('ZREM', base .. ':receipt-lookups', id)
+    end
     rcall('DEL', base .. ':m:' .. id)
     expired = expired + 1
   else

@@ -3,12 +3,13 @@
  * the boundary's rank is found by ZCOUNT (O(log n)) plus a binary search among the members that
  * share its score (O(log n) steps of O(log n)): O(log² n) at worst.
  * KEYS[1]: index. ARGV: base, dir (asc|desc), limit, cursorScore ('' = none), cursorId,
- * min score, max score, channel ('' = any; only when the index is a recipient's).
+ * min score, max score, channel ('' = any; when the index is a recipient's or a receipt's),
+ * receipt status ('' = any; when the index is a recipient's).
  * Reply: { more (0|1), boundScore, boundId, {id, score, record JSON}… }
  */
 export const listPage = `
 local key, base, dir, limit = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
-local cscore, cid, minS, maxS, channel = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local cscore, cid, minS, maxS, channel, receipt = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9] or ''
 local rcall = redis.call
 local SCAN_CAP = 5000
 
@@ -56,7 +57,10 @@ while #found <= limit and scanned < SCAN_CAP do
     scanned = scanned + 1
     local json = rcall('GET', base .. ':m:' .. id)
     local keep = json ~= false
-    if keep and channel ~= '' then keep = cjson.decode(json).channel == channel end
+    if keep and (channel ~= '' or receipt ~= '') then
+      local rec = cjson.decode(json)
+      keep = (channel == '' or rec.channel == channel) and (receipt == '' or rec.receiptStatus == receipt)
+    end
     if keep then found[#found + 1] = { id, score, json } end
     last = { score, id }
     if #found > limit or scanned >= SCAN_CAP then break end

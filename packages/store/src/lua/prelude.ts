@@ -35,12 +35,13 @@ local function batch_key(rec)
   return base .. ':t:' .. rec.tenant .. ':batch:' .. rec.batchId
 end
 
--- a tenant's list of one status, and the same narrowed to the record's channel and recipient;
--- a scheduled message also enters the partition's list of every tenant's messages to the
--- recipient on the channel (which an opt-out cancels) and, in a batch, its batch's list
+-- a tenant's list of one status, and the same narrowed to the record's channel, recipient and
+-- receipt; a scheduled message also enters the partition's list of every tenant's messages to
+-- the recipient on the channel (which an opt-out cancels) and, in a batch, its batch's list
 local function lists(rec, status)
   local t = base .. ':t:' .. rec.tenant .. ':' .. status
   local keys = { t, t .. ':c:' .. rec.channel, t .. ':r:' .. rkey(rec.recipient) }
+  if rec.receiptStatus then keys[#keys + 1] = t .. ':rc:' .. rec.receiptStatus end
   if status == 'scheduled' then
     keys[#keys + 1] = base .. ':rcpt:' .. rec.channel .. ':' .. rkey(rec.recipient)
     if rec.batchId then keys[#keys + 1] = batch_key(rec) .. ':scheduled' end

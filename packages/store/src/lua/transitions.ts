@@ -1,4 +1,5 @@
 import { transition } from './prelude.js';
+import { receiptTransition } from './receipts.js';
 
 /**
  * The transitions of a message, one script each. Replies: `{ outcome, ... }`, where a changed
@@ -95,11 +96,17 @@ move(rec, 'sending')
 return {'claimed', save(KEYS[1], rec, 'messageSending'), was}
 `);
 
-/** sending → delivered. ARGV[5]: providerMessageId, ARGV[6]: lateness bucket, ARGV[7]: lateness ms. */
-export const deliverMessage = transition(`
+/**
+ * sending → delivered. ARGV[5]: providerMessageId, ARGV[6]: lateness bucket, ARGV[7]: lateness ms,
+ * ARGV[8]: when to look its receipt up at the provider ('' = never). The provider id is indexed
+ * for receipts, and a receipt that arrived before this transition is applied after it.
+ * Reply: ok, record, the record after that receipt (if one was waiting).
+ */
+export const deliverMessage = receiptTransition(`
 local rec = load(KEYS[1])
 if not rec then return {'missing'} end
 if rec.status ~= 'sending' then return {'final', rec.status} end
+local parked = parked_receipt(ARGV[5])
 rec.deliveredAt = now
 rec.providerMessageId = ARGV[5]
 touch(rec)
@@ -108,7 +115,10 @@ count('delivered', rec.channel)
 rcall('HINCRBY', base .. ':lateness', ARGV[6], 1)
 rcall('HINCRBY', base .. ':lateness', 'count', 1)
 rcall('HINCRBY', base .. ':lateness', 'sum', ARGV[7])
-return {'ok', save(KEYS[1], rec, 'messageDelivered')}
+local delivered = save(KEYS[1], rec, 'messageDelivered')
+track_receipts(rec, ARGV[8], parked)
+if not parked then return {'ok', delivered} end
+return {'ok', delivered, apply_receipt(KEYS[1], rec, parked.status, parked.at, parked.code)}
 `);
 
 /** sending → failed. ARGV[5]: lastError. */

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FleetStats, WorkerHeartbeats } from '@punctual/store';
 import { registerFleetMetrics } from '../../fleet-metrics.js';
+import { registerReceiptMetrics } from '../../receipt-metrics.js';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -34,6 +35,7 @@ export default fp(
       heartbeats: new WorkerHeartbeats(app.redis, app.store.keys),
       workerWindowMs,
     });
+    registerReceiptMetrics(registry, app.scheduler.receipts);
 
     const requestSeconds = new Histogram({
       name: 'punctual_http_request_duration_seconds',

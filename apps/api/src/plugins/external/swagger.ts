@@ -28,6 +28,7 @@ export default fp(
           { name: 'suppressions', description: "Opt-outs: this tenant's suppression list, and whether a recipient opted out" },
           { name: 'batches', description: 'Many messages in one request, counted and canceled together' },
           { name: 'operations', description: 'Health, readiness and metrics (no API key needed)' },
+          { name: 'webhooks', description: "Providers' callbacks (Twilio, Meta): signed by the provider, no API key" },
         ],
         components: {
           securitySchemes: {

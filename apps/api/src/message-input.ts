@@ -1,7 +1,55 @@
-import { MAX_METADATA_BYTES, type CreateMessageBody, type MessageRecord, type UpdateMessageBody } from '@punctual/shared';
-import type { MessagePatch, NewMessage } from '@punctual/store';
-import { InvalidField } from './errors.js';
+import {
+  MAX_METADATA_BYTES,
+  MESSAGE_ID_PATTERN,
+  parseSendAt,
+  type CreateMessageBody,
+  type ListQuery,
+  type MessageRecord,
+  type ScheduledListQuery,
+  type UpdateMessageBody,
+} from '@punctual/shared';
+import { decodeCursor, type ListOptions, type MessagePatch, type NewMessage } from '@punctual/store';
+import { InvalidCursor, InvalidField, MessageNotFound } from './errors.js';
 import { askedTime, checkTimeRules, outOfQuietHours, sendTimePatch } from './send-time.js';
+
+/**
+ * Requests as the store takes them: what the JSON schemas cannot say (times, message or template,
+ * sizes, ids, cursors) is checked here, and a refusal is the 4xx the route answers.
+ */
+
+const ID = new RegExp(MESSAGE_ID_PATTERN);
+
+/** A malformed id names no message: 404, like an unknown one. */
+export function messageId(id: string): string {
+  if (!ID.test(id)) throw new MessageNotFound(id.slice(0, 64));
+  return id;
+}
+
+/** The store's list options from a validated query string. */
+export function listOptions(query: ListQuery | ScheduledListQuery): ListOptions {
+  const options: ListOptions = { limit: query.limit ?? 100 };
+  if ('batchId' in query && query.batchId !== undefined) {
+    // a batch's list is narrowed by checking each record's channel; a recipient has a list of its own
+    if (query.recipient) throw new InvalidField('/batchId', 'cannot be combined with recipient');
+    options.batchId = query.batchId;
+  }
+  if (query.cursor !== undefined) {
+    const cursor = decodeCursor(query.cursor);
+    if (!cursor) throw new InvalidCursor();
+    options.cursor = cursor;
+  }
+  if (query.channel) options.channel = query.channel;
+  if (query.recipient) options.recipient = query.recipient;
+  if (query.receipt) options.receipt = query.receipt;
+  for (const bound of ['from', 'to'] as const) {
+    const value = query[bound];
+    if (value === undefined) continue;
+    const ms = parseSendAt(value);
+    if (ms === null) throw new InvalidField(`/${bound}`, 'is not a valid time');
+    options[bound] = ms;
+  }
+  return options;
+}
 
 /** Rules the JSON schema cannot say: times (local ones, quiet hours), message or template, sizes. */
 export function toNewMessage(body: CreateMessageBody, now: number): NewMessage {

@@ -15,10 +15,9 @@ import {
 } from '@punctual/shared';
 import { isWellFormedText, type BatchItem, type BatchRefusal } from '@punctual/store';
 import { BatchNotFound, InvalidField, RedisUnavailable, ScheduledLimitReached, recipientOptedOut } from '../errors.js';
-import { errorBody, refusalBody, validationBody, type ErrorBody } from '../error-body.js';
+import { COMMON_ERRORS, errorBody, errorResponses, refusalBody, validationBody, type ErrorBody } from '../error-body.js';
 import { toNewMessage } from '../message-input.js';
 import { bodyValidator } from '../validation.js';
-import { COMMON_ERRORS, errorResponses } from './error-responses.js';
 
 /** 1,000 items of up to ~4 KB each (a 4,096-character message, metadata, a callback URL). */
 export const BATCH_BODY_LIMIT = 4 * 1024 * 1024;

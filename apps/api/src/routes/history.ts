@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
 import { MessageNotFailed, MessageNotFound, ScheduledLimitReached, recipientOptedOut } from '../errors.js';
-import { COMMON_ERRORS, errorResponses } from './error-responses.js';
-import { listOptions } from './list-query.js';
-import { messageId } from './message-id.js';
+import { COMMON_ERRORS, errorResponses } from '../error-body.js';
+import { listOptions, messageId } from '../message-input.js';
 
 export interface HistoryRoutesOptions {
   /** MAX_SCHEDULED_PER_TENANT: a retried message is scheduled again, within the cap. */

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errorResponses } from './error-responses.js';
+import { errorResponses } from '../error-body.js';
 
 const metrics: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

@@ -15,11 +15,9 @@ import {
 import type { MessageStore, Scheduler, Transition } from '@punctual/store';
 import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached, VersionMismatch, recipientOptedOut } from '../errors.js';
 import { bindLog } from '../logger.js';
-import { contentRefusal, toNewMessage, toPatch } from '../message-input.js';
+import { contentRefusal, listOptions, messageId, toNewMessage, toPatch } from '../message-input.js';
 import { needsStoredRules } from '../send-time.js';
-import { COMMON_ERRORS, errorResponses } from './error-responses.js';
-import { listOptions } from './list-query.js';
-import { messageId } from './message-id.js';
+import { COMMON_ERRORS, errorResponses } from '../error-body.js';
 
 /** Reads of the record a PUT makes at most: each retry follows another change that got in between its read and its write. */
 const UPDATE_REREADS = 10;

@@ -12,7 +12,7 @@ import {
 } from '@punctual/shared';
 import { decodeSuppressionCursor, type SuppressionListOptions } from '@punctual/store';
 import { InvalidCursor, NotOnTenantList, NotSuppressed } from '../errors.js';
-import { COMMON_ERRORS, errorResponses } from './error-responses.js';
+import { COMMON_ERRORS, errorResponses } from '../error-body.js';
 
 const SuppressionCreated = Type.Object({
   success: Type.Literal(true),

@@ -25,7 +25,8 @@ import { startReconciler } from './reconciler.js';
 import { startDueAlarm } from './due-alarm.js';
 import { createWorkerMetrics } from './metrics.js';
 import { DeliveryPacing } from './pacing.js';
-import { startHeartbeat } from './heartbeat.js';
+import { newWorkerId, startHeartbeat } from './heartbeat.js';
+import { startClaimRecovery } from './claim-recovery.js';
 import { startRetentionSweeper } from './retention-sweeper.js';
 import { withSafeErrors } from './log-redaction.js';
 import { startSuppressionRepair } from './suppression-repair.js';
@@ -33,16 +34,16 @@ import { startReceiptTasks } from './receipts.js';
 import { createTwilioLookup } from './channels/twilio-lookup.js';
 
 /**
- * Lock and stalled-check timing. A worker killed mid-delivery holds its jobs' locks until they
- * expire, and the stalled check (every STALLED_MS) then hands them to another worker: recovery
- * takes at most lock + STALLED_MS. The lock is PROVIDER_TIMEOUT_MS + LOCK_MARGIN_MS (at least
+ * Lock and stalled-check timing. The lock is PROVIDER_TIMEOUT_MS + LOCK_MARGIN_MS (at least
  * MIN_LOCK_MS), so it always outlasts one provider request: a live worker whose lock renewal
  * (every lock / 2) is held up by a slow event loop still finishes its request before anyone else
- * may take the job. Defaults: 12 s lock, recovery within 15 s.
+ * may take the job. A worker that dies does not wait for that: its Redis connection closes, the
+ * claim recovery (claim-recovery.ts) gives its jobs' locks up within about two seconds, and the
+ * stalled check (every STALLED_MS) hands them to another worker.
  */
 export const MIN_LOCK_MS = 6000;
 export const LOCK_MARGIN_MS = 2000;
-export const STALLED_MS = 3000;
+export const STALLED_MS = 1000;
 
 export function lockDurationFor(providerTimeoutMs: number): number {
   return Math.max(MIN_LOCK_MS, providerTimeoutMs + LOCK_MARGIN_MS);
@@ -75,13 +76,15 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   const providerAgent = createHttpAgent({ timeoutMs: config.providerTimeoutMs });
   // before any connection: a production worker without providers refuses to start
   const registry = channels ?? createChannelRegistry(config, providerAgent);
-  const redis = createRedisConnection(target, 'worker');
+  const workerId = newWorkerId();
+  const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
+  // named: while this connection is open this process lives (see startClaimRecovery)
+  const redis = createRedisConnection(target, 'worker', { connectionName: keyspace.workerConnection(workerId) });
   redis.on('error', (err) => log.debug({ err }, 'redis connection error'));
   await connectRedis(redis, 30_000);
   await warnOnLowHz(redis, log);
 
   const lockDuration = lockDurationFor(config.providerTimeoutMs);
-  const keyspace = new Keyspace({ prefix: config.queuePrefix, partitions: config.partitions });
   const scheduler = await Scheduler.create(redis, { keyspace, eventsMaxLen: config.eventsMaxLen, retentionMs: config.retentionMs });
   const maintenance = new Maintenance(redis, keyspace, config.eventsMaxLen, config.retentionMs);
   const callbackAgent = createHttpAgent({
@@ -93,6 +96,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   const pacing = new DeliveryPacing({ pacer, store: scheduler.store, rates: config.pacing.rates, observe: metrics.pacing });
   const deliverDeps = {
     scheduler,
+    workerId,
     channels: metrics.timed(registry),
     log,
     maxAttempts: config.deliveryAttempts,
@@ -159,7 +163,9 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
   const stopSuppressionRepair = startSuppressionRepair(scheduler.suppressions, log, config.reconcileIntervalMs);
   const lookUp = config.twilio ? createTwilioLookup(config.twilio, providerAgent, config.providerTimeoutMs) : undefined;
   const stopReceiptTasks = startReceiptTasks({ scheduler, lookUp, log }, config.reconcileIntervalMs);
-  const stopHeartbeat = await startHeartbeat(new WorkerHeartbeats(redis, keyspace), log);
+  const heartbeats = new WorkerHeartbeats(redis, keyspace);
+  const stopClaimRecovery = startClaimRecovery({ redis, keys: keyspace, maintenance, deliveries: scheduler.deliveries, heartbeats, log });
+  const stopHeartbeat = await startHeartbeat(heartbeats, workerId, log);
 
   return {
     workers,
@@ -172,6 +178,7 @@ export async function startDeliveryWorker({ config, redis: target, log: givenLog
       for (const stop of stopAlarms) stop();
       stopPacing();
       await stopHeartbeat();
+      await stopClaimRecovery();
       await stopReconciler();
       await stopSweeper();
       await stopSuppressionRepair();

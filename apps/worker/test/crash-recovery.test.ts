@@ -10,8 +10,11 @@ import { twilioEnv, twilioMessage } from '../../../test-support/providers.js';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const prefix = uniquePrefix('crash');
 const MESSAGES = 24;
-/** A short provider deadline keeps the lock (and so the take-over after a kill) at its 6 s floor. */
-const env = { PROVIDER_TIMEOUT_MS: '2000', RECONCILE_INTERVAL_MS: '60000' };
+/**
+ * A long provider deadline makes BullMQ's lock 62 s, longer than this test waits: the dead
+ * worker's jobs can only be taken over because its connection closed (claim recovery).
+ */
+const env = { PROVIDER_TIMEOUT_MS: '60000', RECONCILE_INTERVAL_MS: '60000' };
 
 let twilio: FakeHttpServer;
 let feed: FeedWatcher;
@@ -36,6 +39,32 @@ afterAll(async () => {
   await deletePrefix(prefix);
 });
 
+describe('a live worker whose provider is slow', () => {
+  it('keeps its deliveries: no other worker takes them over while it waits', async () => {
+    const slowPrefix = uniquePrefix('crash-slow');
+    // each send takes longer than the claim recovery's two checks plus a stalled check
+    const slow = await FakeHttpServer.start((_request, n) => ({ status: 201, body: twilioMessage(`SMslow${n}`), delayMs: 6000 }));
+    const own = await TestMessages.create(slowPrefix);
+    const workers = [
+      await startTestWorker(slowPrefix, { ...env, ...twilioEnv(slow.url), WORKER_CONCURRENCY: '8' }),
+      await startTestWorker(slowPrefix, { ...env, ...twilioEnv(slow.url), WORKER_CONCURRENCY: '8' }),
+    ];
+    const watcher = await FeedWatcher.start(slowPrefix);
+    try {
+      for (let i = 0; i < 8; i++) await own.schedule({ message: `slow ${i}` });
+      await watcher.waitForCount('messageDelivered', 8, 30_000);
+      expect(slow.requests).toHaveLength(8);
+      expect(watcher.seen.filter((e) => e.event === 'messageSending')).toHaveLength(8);
+    } finally {
+      await watcher.close();
+      for (const worker of workers) await worker.close();
+      await own.close();
+      await slow.close();
+      await deletePrefix(slowPrefix);
+    }
+  });
+});
+
 describe('a worker killed with SIGKILL mid-delivery', () => {
   it('loses nothing: another worker delivers every message, each recorded once', async () => {
     doomed = spawn(process.execPath, [`${root}apps/worker/dist/main.js`], {
@@ -55,7 +84,9 @@ describe('a worker killed with SIGKILL mid-delivery', () => {
     const deliveredBeforeKill = feed.seen.filter((e) => e.event === 'messageDelivered').length;
 
     survivor = await startTestWorker(prefix, { ...env, ...twilioEnv(twilio.url) });
+    const killedAt = Date.now();
     await feed.waitForCount('messageDelivered', MESSAGES, 30_000);
+    const takeoverMs = Date.now() - killedAt;
 
     for (const id of ids) expect((await messages.get(id)).status, id).toBe('delivered');
     const deliveredEvents = feed.seen.filter((e) => e.event === 'messageDelivered').map((e) => e.messageId);
@@ -74,7 +105,8 @@ describe('a worker killed with SIGKILL mid-delivery', () => {
     const duplicates = twilio.requests.length - MESSAGES;
     console.log(
       `crash recovery: ${MESSAGES} messages, ${deliveredBeforeKill} delivered before SIGKILL, ${twilio.requests.length} provider requests, ` +
-        `${duplicates} duplicate sends (in flight when the worker died; at-least-once to the provider, exactly once in the records)`,
+        `${duplicates} duplicate sends (in flight when the worker died; at-least-once to the provider, exactly once in the records), ` +
+        `all delivered ${takeoverMs} ms after the survivor started (the dead worker's locks would have lasted 62 s)`,
     );
   });
 });

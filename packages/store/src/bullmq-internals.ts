@@ -21,6 +21,15 @@ export async function wakeWorkers(redis: RedisClient, queue: QueueBase): Promise
   await redis.zadd(queue.keys.marker!, 0, '0');
 }
 
+/**
+ * Gives up a job's lock for its worker: BullMQ's next stalled check moves the job, still active,
+ * back to waiting for another worker. Only for a worker known to be dead. Returns whether a lock
+ * was there.
+ */
+export async function releaseJobLock(redis: RedisClient, queue: QueueBase, jobId: string): Promise<boolean> {
+  return (await redis.del(`${queue.toKey(jobId)}:lock`)) === 1;
+}
+
 /** For each job id: whether the job exists, and whether it is waiting in the delayed set. */
 export async function jobStates(redis: RedisClient, queue: QueueBase, ids: string[]): Promise<{ exists: boolean; delayed: boolean }[]> {
   if (ids.length === 0) return [];

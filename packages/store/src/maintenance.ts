@@ -41,6 +41,17 @@ export class Maintenance {
     return this.redis.zrangebyscore(this.keys.due(tag), '-inf', until, 'LIMIT', 0, count);
   }
 
+  /**
+   * Messages claimed at or before `until` and still sending, with the worker process that claimed
+   * each (null when unnamed): what a crashed worker leaves behind.
+   */
+  async staleClaims(tag: string, until: number, count: number): Promise<{ id: string; worker: string | null }[]> {
+    const ids = await this.sendingIds(tag, until, count);
+    if (ids.length === 0) return [];
+    const workers = await this.redis.hmget(this.keys.owners(tag), ...ids);
+    return ids.map((id, i) => ({ id, worker: workers[i] ?? null }));
+  }
+
   /** Messages claimed for sending at or before `until`. */
   sendingIds(tag: string, until: number, count: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.sending(tag), '-inf', until, 'LIMIT', 0, count);

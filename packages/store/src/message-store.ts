@@ -177,8 +177,9 @@ export class MessageStore {
     return this.transition('rescheduleFailedMessage', id, now, tenant, cap);
   }
 
-  async claim(id: string, now: number): Promise<Claim> {
-    const reply = (await this.call('claimMessage', id, now)) as Reply;
+  /** `worker`: the claiming worker process, kept while the message is sending (see Maintenance.staleClaims). */
+  async claim(id: string, now: number, worker = ''): Promise<Claim> {
+    const reply = (await this.call('claimMessage', id, now, worker)) as Reply;
     switch (reply[0]) {
       case 'claimed': {
         const fields = parseStored(reply[1] as string);

@@ -255,8 +255,8 @@ export class Scheduler {
     return result;
   }
 
-  claim(id: string, now: number) {
-    return this.store.claim(id, now);
+  claim(id: string, now: number, worker?: string) {
+    return this.store.claim(id, now, worker);
   }
 
   /**

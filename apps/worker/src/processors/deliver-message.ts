@@ -9,6 +9,8 @@ import type { DeliveryPacing } from '../pacing.js';
 
 export interface DeliverDeps {
   scheduler: Scheduler;
+  /** This worker process, named on the claims it makes (a dead worker's claims are handed on). */
+  workerId?: string;
   channels: ChannelRegistry;
   log: Logger;
   /** DELIVERY_ATTEMPTS: attempts before a transiently failing message is failed. */
@@ -49,7 +51,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   // Paced before the claim: a message waiting for its slot is still scheduled, so it can be canceled.
   const slot = await deps.pacing.admit(id, now);
   if (slot !== undefined) return redelay(job, token, slot);
-  const claim = await deps.scheduler.claim(id, now);
+  const claim = await deps.scheduler.claim(id, now, deps.workerId);
   if (claim.outcome === 'missing') {
     // record and job are written in one MULTI: this job outlived its record (retention)
     deps.log.warn({ messageId: id }, 'delivery job without a message record: dropped');

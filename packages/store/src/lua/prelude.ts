@@ -63,6 +63,7 @@ local function unindex(rec)
   end
   local set = status_set(rec)
   if set then rcall('ZREM', set, rec.id) end
+  if rec.status == 'sending' then rcall('HDEL', base .. ':owners', rec.id) end
 end
 
 -- puts the record into every set of its current status

@@ -73,8 +73,10 @@ return {'ok', save(KEYS[1], rec, 'messageDeleted')}
 
 /**
  * scheduled (and due) → sending, or another attempt of a message already sending (a retry, or a
- * job re-run after its worker died). Reply: claimed, record, the status it was claimed from. A
- * message whose recipient opted out is not sent: canceled if scheduled, failed if sending.
+ * job re-run after its worker died). ARGV[5]: the claiming worker process ('' = unnamed), kept
+ * while the message is sending so a dead worker's claims can be found. Reply: claimed, record,
+ * the status it was claimed from. A message whose recipient opted out is not sent: canceled if
+ * scheduled, failed if sending.
  */
 export const claimMessage = transition(`
 local rec = load(KEYS[1])
@@ -93,6 +95,7 @@ rec.attempts = tostring(tonumber(rec.attempts) + 1)
 rec.nextAttemptAt = nil
 touch(rec)
 move(rec, 'sending')
+if ARGV[5] ~= '' then rcall('HSET', base .. ':owners', rec.id, ARGV[5]) end
 return {'claimed', save(KEYS[1], rec, 'messageSending'), was}
 `);
 

@@ -271,6 +271,7 @@ function relayed(id: string, flat: string[]): RelayedEvent | null {
     status: entry.record.status,
     head: `{"event":"${entry.event}","id":"`,
     tail: `","data":${JSON.stringify(entry.record)}}`,
+    frames: new Map(),
   };
 }
 

@@ -13,6 +13,18 @@ export interface RelayedEvent {
   /** The frame is `head + <event id> + tail`: the id depends on the client when there are several partitions. */
   head: string;
   tail: string;
+  /** Frames already encoded, by event id: the clients that get the same id share one buffer. */
+  frames: Map<string, Buffer>;
+}
+
+/** The frame for one event id, encoded once for every client that gets that id. */
+function frameOf(event: RelayedEvent, eventId: string): Buffer {
+  let frame = event.frames.get(eventId);
+  if (!frame) {
+    frame = Buffer.from(event.head + eventId + event.tail);
+    event.frames.set(eventId, frame);
+  }
+  return frame;
 }
 
 export interface FeedFilter {
@@ -107,8 +119,7 @@ export class FeedSubscriber {
     this.orders[partition] = event.order;
     this.positions[partition] = event.id;
     if (!this.wants(event)) return;
-    const eventId = this.positions.length === 1 ? event.id : formatFeedCursor(this.positions);
-    this.send(event.head + eventId + event.tail);
+    this.send(frameOf(event, this.positions.length === 1 ? event.id : formatFeedCursor(this.positions)));
   }
 
   /** Moves past an event this client may not see, as `deliver` does with one it filters out. */
@@ -120,7 +131,7 @@ export class FeedSubscriber {
   }
 
   sendResync(): void {
-    this.send('{"event":"resync"}');
+    this.send(Buffer.from('{"event":"resync"}'));
   }
 
   /** Begins a pass over the streams; live events let go from here on need another pass. */
@@ -157,16 +168,17 @@ export class FeedSubscriber {
     );
   }
 
-  private send(frame: string): void {
+  /** Sends a text frame; the same buffer goes to every client of an event, encoded once. */
+  private send(frame: Buffer): void {
     if (!this.open) return;
     if (this.socket.bufferedAmount > this.maxBufferedBytes) {
       this.drop(CLOSE_TOO_SLOW, 'client too slow: frames are not being read');
       return;
     }
     if (this.backlog) {
-      this.lastWrite = new Promise((resolve) => this.socket.send(frame, () => resolve()));
+      this.lastWrite = new Promise((resolve) => this.socket.send(frame, { binary: false }, () => resolve()));
     } else {
-      this.socket.send(frame);
+      this.socket.send(frame, { binary: false });
     }
   }
 }

@@ -101,13 +101,8 @@ export class FeedWatcher {
           this.lastId = streamId;
           const fields: Record<string, string> = {};
           for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-          const entry: FeedEntry = {
-            streamId,
-            event: fields.event as MessageEventName,
-            tenant: fields.tenant!,
-            messageId: fields.mid!,
-            data: JSON.parse(fields.data!),
-          };
+          const data = JSON.parse(fields.data!) as Record<string, string>;
+          const entry: FeedEntry = { streamId, event: fields.event as MessageEventName, tenant: fields.tenant!, messageId: data.id!, data };
           this.seen.push(entry);
           this.waiters = this.waiters.filter((w) => (w.match(entry) ? (w.resolve(entry), false) : true));
         }

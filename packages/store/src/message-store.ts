@@ -118,7 +118,9 @@ export class MessageStore {
   newFields(tenant: string, id: string, input: NewMessage, now: number, batchId?: string): StoredFields {
     const time = String(now);
     const sms = smsFieldsOf(input.channel, input.message);
-    return { id, tenant, status: 'scheduled', createdAt: time, updatedAt: time, attempts: '0', version: '1', ...storedValues({ ...input, ...sms, batchId }) };
+    // attempts 0, version 1 and updatedAt = createdAt are left out until they change: every byte
+    // of a record is stored twice (the record, its feed event)
+    return { id, tenant, status: 'scheduled', createdAt: time, ...storedValues({ ...input, ...sms, batchId }) };
   }
 
   /**

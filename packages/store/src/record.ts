@@ -31,6 +31,8 @@ export function toRecord(f: StoredFields): MessageRecord {
   for (const field of TIME_FIELDS) {
     if (f[field] !== undefined) record[field] = new Date(Number(f[field])).toISOString();
   }
+  // a record never changed since it was created stores no updatedAt
+  if (f.updatedAt === undefined) record.updatedAt = record.createdAt;
   if (f.cancelReason !== undefined) record.cancelReason = f.cancelReason as CancelReason;
   if (f.lastError !== undefined) record.lastError = f.lastError;
   if (f.providerMessageId !== undefined) record.providerMessageId = f.providerMessageId;

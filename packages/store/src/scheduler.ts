@@ -233,7 +233,7 @@ export class Scheduler {
     for (let read = 0; read < SMS_UPDATE_READS; read++) {
       const stored = await this.store.fields(id);
       if (!stored || stored.tenant !== tenant) break;
-      const result = await update({ ...patch, ...smsFieldsOf('sms', stored.message) }, ifVersion ?? Number(stored.version));
+      const result = await update({ ...patch, ...smsFieldsOf('sms', stored.message) }, ifVersion ?? Number(stored.version ?? 1));
       if (result.ok || result.reason !== 'version_mismatch' || ifVersion !== undefined) return result;
     }
     // not found, or raced every time: the record then counts no segments (the worker counts its text)

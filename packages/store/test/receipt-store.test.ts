@@ -56,7 +56,8 @@ async function fingerprint(): Promise<Map<string, string>> {
 
 async function feedEvents(id: string): Promise<MessageEventName[]> {
   const entries = await redis.xrange(keyspace.events(keyspace.tagOf(id)), '-', '+');
-  return entries.filter(([, f]) => f[5] === id).map(([, f]) => f[1] as MessageEventName);
+  // entries are [event, <name>, tenant, <tenant>, data, <record JSON>]
+  return entries.filter(([, f]) => JSON.parse(f[5]!).id === id).map(([, f]) => f[1] as MessageEventName);
 }
 
 describe('receipts', () => {

@@ -35,8 +35,7 @@ for i, rec in ipairs(recs) do
     local json = ARGV[first + i - 1]
     rcall('SET', base .. ':m:' .. rec.id, json)
     index(rec)
-    rcall('XADD', base .. ':feed:events', 'MAXLEN', '~', maxlen, '*',
-      'event', 'messageScheduled', 'tenant', rec.tenant, 'mid', rec.id, 'data', json)
+    publish('messageScheduled', rec.tenant, json)
     per_channel[rec.channel] = (per_channel[rec.channel] or 0) + 1
     accepted = accepted + 1
   end

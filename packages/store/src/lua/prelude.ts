@@ -101,19 +101,24 @@ end
 
 local function touch(rec)
   rec.updatedAt = now
-  rec.version = tostring(tonumber(rec.version) + 1)
+  rec.version = tostring(tonumber(rec.version or '1') + 1)
 end
 
 local function count(outcome, channel)
   rcall('HINCRBY', base .. ':stats', outcome .. ':' .. channel, 1)
 end
 
--- stores the record and appends its event (the record after the change) to the partition's feed
+-- appends an event (the record's JSON after the change) to the partition's feed; the tenant
+-- beside it lets the relay skip other tenants' events without parsing them
+local function publish(event, tenant, json)
+  rcall('XADD', base .. ':feed:events', 'MAXLEN', '~', maxlen, '*', 'event', event, 'tenant', tenant, 'data', json)
+end
+
+-- stores the record and appends its event to the partition's feed
 local function save(key, rec, event)
   local json = cjson.encode(rec)
   rcall('SET', key, json)
-  rcall('XADD', base .. ':feed:events', 'MAXLEN', '~', maxlen, '*',
-    'event', event, 'tenant', rec.tenant, 'mid', rec.id, 'data', json)
+  publish(event, rec.tenant, json)
   return json
 end
 

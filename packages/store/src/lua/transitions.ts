@@ -20,8 +20,7 @@ if rcall('ZCARD', base .. ':t:' .. rec.tenant .. ':scheduled') >= tonumber(ARGV[
 rcall('SET', KEYS[1], ARGV[6])
 index(rec)
 count('scheduled', rec.channel)
-rcall('XADD', base .. ':feed:events', 'MAXLEN', '~', maxlen, '*',
-  'event', 'messageScheduled', 'tenant', rec.tenant, 'mid', rec.id, 'data', ARGV[6])
+publish('messageScheduled', rec.tenant, ARGV[6])
 return {'ok'}
 `);
 
@@ -38,7 +37,7 @@ export const updateMessage = transition(`
 local rec = load(KEYS[1])
 local patch = cjson.decode(ARGV[6])
 if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
-if ARGV[7] ~= '' and rec.version ~= ARGV[7] then return {'version_mismatch', rec.version} end
+if ARGV[7] ~= '' and (rec.version or '1') ~= ARGV[7] then return {'version_mismatch', rec.version or '1'} end
 if rec.status ~= 'scheduled' then return {'not_scheduled', rec.status} end
 if ARGV[8] == '1' and rec.quietHours then return {'recheck'} end
 local merged = {}
@@ -91,7 +90,7 @@ if was == 'scheduled' then
 elseif was ~= 'sending' then
   return {'final', was}
 end
-rec.attempts = tostring(tonumber(rec.attempts) + 1)
+rec.attempts = tostring(tonumber(rec.attempts or '0') + 1)
 rec.nextAttemptAt = nil
 touch(rec)
 move(rec, 'sending')
@@ -161,7 +160,7 @@ export const releaseClaim = transition(`
 local rec = load(KEYS[1])
 if not rec then return {'missing'} end
 if rec.status ~= 'sending' then return {'final', rec.status} end
-if tonumber(rec.attempts) > 0 then rec.attempts = tostring(tonumber(rec.attempts) - 1) end
+if tonumber(rec.attempts or '0') > 0 then rec.attempts = tostring(tonumber(rec.attempts) - 1) end
 if rec.throttledAt == nil then rec.throttledAt = now end
 rec.lastError = ARGV[5]
 touch(rec)

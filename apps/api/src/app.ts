@@ -9,7 +9,6 @@ import { validatorCompiler } from './validation.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
 import messagesPlugin from './plugins/app/messages.js';
-import suppressionsPlugin from './plugins/app/suppressions.js';
 import feedPlugin from './plugins/app/feed.js';
 import { registerJsonParser } from './json-body.js';
 import { RequestLogController, loggerOptions } from './logger.js';
@@ -106,7 +105,6 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   }
   await app.register(idempotencyPlugin);
   await app.register(metricsPlugin, { workerWindowMs: config.workerWindowMs });
-  await app.register(suppressionsPlugin);
 
   await app.register(healthRoutes, { readyRequireWorkerMs: config.readyRequireWorkerMs, workerWindowMs: config.workerWindowMs });
   await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });

@@ -1,38 +1,52 @@
-import { CHANNELS } from '@punctual/shared';
+import { CHANNELS, RECEIPT_STATUSES, SUPPRESSION_SOURCES } from '@punctual/shared';
 import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
-import type { DeliveryQueues, FleetStats, WorkerHeartbeats } from '@punctual/store';
+import type { DeliveryQueues, FleetStats, MsHistogram, ReceiptStore, Suppressions, WorkerHeartbeats } from '@punctual/store';
 
 const OUTCOMES = ['scheduled', 'delivered', 'failed', 'canceled', 'retried', 'throttled'] as const;
-const LATENESS = 'punctual_delivery_lateness_seconds';
 
 export interface FleetSources {
   stats: FleetStats;
+  receipts: ReceiptStore;
+  suppressions: Suppressions;
   deliveries: DeliveryQueues;
   heartbeats: WorkerHeartbeats;
   workerWindowMs: number;
 }
 
 /**
- * Figures of the whole fleet, read from Redis when scraped: the counters and the lateness
- * histogram are the ones every transition script increments, so any API instance reports the
- * same exact totals, across restarts.
+ * Figures of the whole fleet, read from Redis when scraped: the counters and histograms are the
+ * ones the transition scripts keep, so any API instance reports the same exact totals, across
+ * restarts.
  */
-export function registerFleetMetrics(registry: Registry, { stats, deliveries, heartbeats, workerWindowMs }: FleetSources) {
-  new Counter({
+export function registerFleetMetrics(registry: Registry, sources: FleetSources) {
+  const { stats, receipts, suppressions, deliveries, heartbeats, workerWindowMs } = sources;
+  redisCounter(registry, {
     name: 'punctual_messages_total',
     help: 'Messages scheduled, delivered, failed, canceled, retried (transient failures) and throttled (provider 429), by channel, fleet-wide',
-    labelNames: ['outcome', 'channel'] as const,
-    registers: [registry],
-    async collect() {
-      const counts = await stats.outcomeCounts();
-      // One synchronous block after the read: a concurrent scrape never sees half of it.
-      this.reset();
-      for (const outcome of OUTCOMES) for (const channel of CHANNELS) this.inc({ outcome, channel }, 0);
-      for (const [key, value] of counts) {
-        const [outcome, channel] = key.split(':');
-        this.inc({ outcome, channel }, value);
-      }
-    },
+    labels: [['outcome', OUTCOMES], ['channel', CHANNELS]],
+    read: () => stats.outcomeCounts(),
+  });
+  redisCounter(registry, {
+    name: 'punctual_receipts_total',
+    help: 'Delivery receipts that changed a message (sent, delivered, read, undelivered, failed), by channel, fleet-wide',
+    labels: [['status', RECEIPT_STATUSES], ['channel', CHANNELS]],
+    read: () => receipts.counts(),
+  });
+  redisCounter(registry, {
+    name: 'punctual_optouts_total',
+    help: "Recipients suppressed, by channel and source: inbound (a STOP reply), provider (Twilio 21610), api (a tenant's own list), fleet-wide",
+    labels: [['channel', CHANNELS], ['source', SUPPRESSION_SOURCES]],
+    read: () => suppressions.optOutCounts(),
+  });
+  redisHistogram(registry, {
+    name: 'punctual_delivery_lateness_seconds',
+    help: 'How late deliveries reached their provider after the message was due, fleet-wide',
+    read: async () => [{ labels: {}, histogram: await stats.latenessHistogram() }],
+  });
+  redisHistogram(registry, {
+    name: 'punctual_receipt_latency_seconds',
+    help: "Time from the provider's acceptance of a message to each receipt, by receipt status, fleet-wide",
+    read: async () => [...(await receipts.latency())].map(([status, histogram]) => ({ labels: { status }, histogram })),
   });
 
   new Gauge({
@@ -53,26 +67,59 @@ export function registerFleetMetrics(registry: Registry, { stats, deliveries, he
       this.set(await heartbeats.countSince(Date.now() - workerWindowMs));
     },
   });
+}
 
-  // prom-client cannot set a histogram's buckets from outside; the registry only needs get().
-  const lateness = {
-    name: LATENESS,
-    help: 'How late deliveries reached their provider after the message was due, fleet-wide',
+/**
+ * A counter of two labels whose totals Redis keeps as `<first>:<second>` → count; every
+ * combination of the known values is reported, 0 when Redis has none.
+ */
+function redisCounter(
+  registry: Registry,
+  { name, help, labels, read }: { name: string; help: string; labels: [[string, readonly string[]], [string, readonly string[]]]; read: () => Promise<Map<string, number>> },
+) {
+  const [[first, firstValues], [second, secondValues]] = labels;
+  new Counter({
+    name,
+    help,
+    labelNames: [first, second],
+    registers: [registry],
+    async collect() {
+      const counts = await read();
+      // One synchronous block after the read: a concurrent scrape never sees half of it.
+      this.reset();
+      for (const a of firstValues) for (const b of secondValues) this.inc({ [first]: a, [second]: b }, 0);
+      for (const [key, value] of counts) {
+        const [a, b] = key.split(':');
+        this.inc({ [first]: a!, [second]: b! }, value);
+      }
+    },
+  });
+}
+
+/** A histogram (seconds) whose buckets Redis keeps in ms: prom-client cannot set a histogram's buckets from outside, the registry only needs get(). */
+function redisHistogram(
+  registry: Registry,
+  { name, help, read }: { name: string; help: string; read: () => Promise<{ labels: Record<string, string>; histogram: MsHistogram }[]> },
+) {
+  const metric = {
+    name,
+    help,
     type: 'histogram',
     aggregator: 'sum',
     reset() {},
     async get() {
-      const histogram = await stats.latenessHistogram();
       const values = [];
-      let cumulative = 0;
-      for (const [le, count] of histogram.buckets) {
-        cumulative += count;
-        values.push({ metricName: `${LATENESS}_bucket`, labels: { le: le === Infinity ? '+Inf' : le / 1000 }, value: cumulative });
+      for (const { labels, histogram } of await read()) {
+        let cumulative = 0;
+        for (const [le, count] of histogram.buckets) {
+          cumulative += count;
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: le === Infinity ? '+Inf' : le / 1000 }, value: cumulative });
+        }
+        values.push({ metricName: `${name}_sum`, labels, value: histogram.sumMs / 1000 });
+        values.push({ metricName: `${name}_count`, labels, value: histogram.count });
       }
-      values.push({ metricName: `${LATENESS}_sum`, labels: {}, value: histogram.sumMs / 1000 });
-      values.push({ metricName: `${LATENESS}_count`, labels: {}, value: histogram.count });
-      return { name: LATENESS, help: this.help, type: this.type, aggregator: this.aggregator, values };
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
     },
   };
-  registry.registerMetric(lateness as unknown as Metric);
+  registry.registerMetric(metric as unknown as Metric);
 }

@@ -5,9 +5,9 @@ import type { RedisClient } from './redis.js';
 /** Fleet-wide transition counts: `<outcome>:<channel>` → count, summed over partitions. */
 export type OutcomeCounts = Map<string, number>;
 
-/** The fleet-wide delivery-lateness histogram; `buckets` are per bucket, not cumulative. */
-export interface LatenessHistogram {
-  /** Count of deliveries in each bucket, keyed by upper bound in ms (Infinity = beyond the last). */
+/** A histogram of durations kept in Redis, summed over partitions; `buckets` are per bucket, not cumulative. */
+export interface MsHistogram {
+  /** Count in each bucket, keyed by upper bound in ms (Infinity = beyond the last). */
   buckets: Map<number, number>;
   count: number;
   sumMs: number;
@@ -32,8 +32,9 @@ export class FleetStats {
     return totals;
   }
 
-  async latenessHistogram(): Promise<LatenessHistogram> {
-    const histogram: LatenessHistogram = { buckets: new Map(), count: 0, sumMs: 0 };
+  /** How late deliveries reached their provider. */
+  async latenessHistogram(): Promise<MsHistogram> {
+    const histogram: MsHistogram = { buckets: new Map(), count: 0, sumMs: 0 };
     for (const le of [...LATENESS_BUCKETS_MS, Infinity]) histogram.buckets.set(le, 0);
     for (const hash of await this.perPartition((tag) => this.keys.lateness(tag))) {
       for (const [field, value] of Object.entries(hash)) {

@@ -1,5 +1,6 @@
 import { MESSAGE_ID_PATTERN, RECEIPT_STATUSES, type MessageRecord, type ReceiptStatus } from '@punctual/shared';
 import type { Keyspace } from './keys.js';
+import type { MsHistogram } from './fleet-stats.js';
 import { defineScripts, type RedisClient } from './redis.js';
 import { parseStored, toRecord, type StoredFields } from './record.js';
 import { RECEIPT_LATENCY_BUCKETS_MS, recordReceipt, takeDueLookups } from './lua/receipts.js';
@@ -26,12 +27,6 @@ export type ReceiptOutcome =
   | { outcome: 'duplicate' | 'ignored' | 'parked' | 'unknown' };
 
 /** Per-status histogram of the time from acceptance to receipt; `buckets` per bucket, not cumulative. */
-export interface ReceiptLatency {
-  buckets: Map<number, number>;
-  count: number;
-  sumMs: number;
-}
-
 /** A partition's receipt keys (lua/receipts.ts builds the same names from its base). */
 export function receiptKeys(tag: string) {
   return {
@@ -149,8 +144,8 @@ export class ReceiptStore {
   }
 
   /** The acceptance → receipt histogram of each receipt status, fleet-wide. */
-  async latency(): Promise<Map<ReceiptStatus, ReceiptLatency>> {
-    const histograms = new Map<ReceiptStatus, ReceiptLatency>();
+  async latency(): Promise<Map<ReceiptStatus, MsHistogram>> {
+    const histograms = new Map<ReceiptStatus, MsHistogram>();
     for (const status of RECEIPT_STATUSES) {
       const buckets = new Map<number, number>([...RECEIPT_LATENCY_BUCKETS_MS, Infinity].map((le) => [le, 0]));
       histograms.set(status, { buckets, count: 0, sumMs: 0 });

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { DeliveryQueues, Keyspace, MessageStore, Scheduler } from '@punctual/store';
+import { DeliveryQueues, Keyspace, MessageStore, Scheduler, type Suppressions } from '@punctual/store';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,6 +8,8 @@ declare module 'fastify' {
     /** The records, for reads (one message, list pages). */
     store: MessageStore;
     deliveries: DeliveryQueues;
+    /** The suppression lists (opt-outs): the deployment's and each tenant's. */
+    suppressions: Suppressions;
   }
 }
 
@@ -31,6 +33,7 @@ export default fp(
     app.decorate('scheduler', scheduler);
     app.decorate('store', scheduler.store);
     app.decorate('deliveries', scheduler.deliveries);
+    app.decorate('suppressions', scheduler.suppressions);
     app.addHook('onClose', () => scheduler.close());
   },
   { name: 'messages', dependencies: ['redis'] },

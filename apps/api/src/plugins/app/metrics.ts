@@ -2,7 +2,6 @@ import fp from 'fastify-plugin';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FleetStats, WorkerHeartbeats } from '@punctual/store';
 import { registerFleetMetrics } from '../../fleet-metrics.js';
-import { registerReceiptMetrics } from '../../receipt-metrics.js';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -31,11 +30,12 @@ export default fp(
     collectDefaultMetrics({ register: registry });
     registerFleetMetrics(registry, {
       stats: new FleetStats(app.redis, app.store.keys),
+      receipts: app.scheduler.receipts,
+      suppressions: app.scheduler.suppressions,
       deliveries: app.deliveries,
       heartbeats: new WorkerHeartbeats(app.redis, app.store.keys),
       workerWindowMs,
     });
-    registerReceiptMetrics(registry, app.scheduler.receipts);
 
     const requestSeconds = new Histogram({
       name: 'punctual_http_request_duration_seconds',

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { encodeCursor } from '@punctual/store';
 import { compare, progress, type Figure, type ScenarioResult } from '../report.js';
 import { emptyRedis, newPrefix, usedMemory, type BenchContext } from '../context.js';
-import { fill, productFiller, referenceFiller, type Filler } from '../fill.js';
+import { fill, productFiller, referenceFiller, type Filler, type FillOptions } from '../fill.js';
+import { breakdown, type Breakdown, type Component } from '../memory.js';
 import { HttpClient } from '../http.js';
 import { startProductApi, startProductWorker, startReferenceApi, type Service } from '../processes.js';
 import { round, summarize, type Summary } from '../stats.js';
@@ -11,9 +12,7 @@ const DAY = 86_400_000;
 
 interface Side {
   fillRate: number;
-  bytesPerMessage: number;
-  /** The same, less the feed stream (the product's only). */
-  bytesWithoutFeed?: number;
+  memory: Breakdown;
   ops: Record<'get' | 'put' | 'delete' | 'firstPage' | 'deepPage', Summary>;
   errors: number;
   /** MB at half size and at full size (after the same reads), then after the measured operations. */
@@ -86,6 +85,34 @@ async function cursorAt(redis: Redis, index: string, depth: number, encode: (sco
   return encode(Number(score), id!);
 }
 
+/** How many sampled messages the memory breakdown averages over. */
+const MEMORY_SAMPLES = 300;
+
+function productComponents(prefix: string): Component[] {
+  const tag = `{${prefix}-p0}`;
+  const scheduled = `${tag}:t:default:scheduled`;
+  return [
+    { name: 'record hash', key: (id) => `${tag}:m:${id}`, sharedBy: 'own' },
+    { name: 'tenant index (scheduled)', key: () => scheduled, sharedBy: 'members' },
+    { name: 'channel index', key: (_id, f) => `${scheduled}:c:${f.channel}`, sharedBy: 'members' },
+    { name: 'recipient index', key: (_id, f) => `${scheduled}:r:${f.recipient!.replace(/^\+/, '')}`, sharedBy: 'members' },
+    { name: 'due set', key: () => `${tag}:due`, sharedBy: 'members' },
+    { name: 'BullMQ job hash', key: (id) => `${tag}:deliveries:${id}`, sharedBy: 'own' },
+    { name: 'BullMQ delayed entry', key: () => `${tag}:deliveries:delayed`, sharedBy: 'members' },
+    { name: 'feed event (window shared by all)', key: () => `${tag}:feed:events`, sharedBy: 'all' },
+  ];
+}
+
+function referenceComponents(prefix: string): Component[] {
+  const base = `{${prefix}}`;
+  return [
+    { name: 'record hash', key: (id) => `${base}:m:${id}`, sharedBy: 'own' },
+    { name: 'tenant index (scheduled)', key: () => `${base}:scheduled`, sharedBy: 'members' },
+    { name: 'BullMQ job hash', key: (id) => `${base}:deliveries:${id}`, sharedBy: 'own' },
+    { name: 'BullMQ delayed entry', key: () => `${base}:deliveries:delayed`, sharedBy: 'members' },
+  ];
+}
+
 async function fillIn(filler: Filler, count: number, label: string) {
   const started = Date.now();
   const result = await fill(filler.write, futureTimes(count), 256, (done) => progress(`  ${label}: ${done.toLocaleString('en-US')} written`));
@@ -99,7 +126,7 @@ async function productSide(ctx: BenchContext, total: number, depth: number): Pro
   const prefix = newPrefix('scale');
   const api = await startProductApi({ redisUrl: ctx.redisUrl, prefix, profileDir: ctx.profileDir });
   const worker = await startProductWorker({ redisUrl: ctx.redisUrl, prefix, profileDir: ctx.profileDir });
-  const filler = productFiller(ctx.redisUrl, prefix);
+  const filler = productFiller(ctx.redisUrl, prefix, fillOptions(ctx));
   const index = `{${prefix}-p0}:t:default:scheduled`;
   const encode = (score: number, id: string) => encodeCursor({ score, id });
   try {
@@ -110,8 +137,8 @@ async function productSide(ctx: BenchContext, total: number, depth: number): Pro
     const rssHalf = { api: api.rssMb(), worker: worker.rssMb() };
     const second = await fillIn(filler, total - half, 'product fill (second half)');
     const after = await usedMemory(ctx.redis);
-    const feed = Number(await ctx.redis.memory('USAGE', `{${prefix}-p0}:feed:events`, 'SAMPLES', '0'));
     const ids = [...first.ids, ...second.ids];
+    const memory = await breakdown(ctx.redis, productComponents(prefix), (id) => `{${prefix}-p0}:m:${id}`, pick(ids, MEMORY_SAMPLES), total, after - before);
     const deepCursor = await cursorAt(ctx.redis, index, depth, encode);
     // the same work as at half size, so the two samples differ only by the number scheduled
     await warmUp(api, ids, deepCursor);
@@ -120,8 +147,7 @@ async function productSide(ctx: BenchContext, total: number, depth: number): Pro
     const { ops, errors } = await measureOps(api, ids, samples, deepCursor);
     return {
       fillRate: (first.perSecond + second.perSecond) / 2,
-      bytesPerMessage: (after - before) / total,
-      bytesWithoutFeed: (after - before - feed) / total,
+      memory,
       ops,
       errors,
       rss: {
@@ -140,15 +166,16 @@ async function referenceSide(ctx: BenchContext, total: number, depth: number): P
   await emptyRedis(ctx);
   const prefix = newPrefix('scale-ref');
   const api = await startReferenceApi(ctx.redisUrl, prefix);
-  const filler = referenceFiller(ctx.redisUrl, prefix);
+  const filler = referenceFiller(ctx.redisUrl, prefix, fillOptions(ctx));
   try {
     const before = await usedMemory(ctx.redis);
     const { ids, perSecond } = await fillIn(filler, total, 'reference fill');
     const after = await usedMemory(ctx.redis);
+    const memory = await breakdown(ctx.redis, referenceComponents(prefix), (id) => `{${prefix}}:m:${id}`, pick(ids, MEMORY_SAMPLES), total, after - before);
     progress(`  reference: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
     const cursor = await cursorAt(ctx.redis, `{${prefix}}:scheduled`, depth, (score, id) => Buffer.from(`${score}:${id}`).toString('base64url'));
     const { ops, errors } = await measureOps(api, ids, ctx.options.samples, cursor);
-    return { fillRate: perSecond, bytesPerMessage: (after - before) / total, ops, errors };
+    return { fillRate: perSecond, memory, ops, errors };
   } finally {
     await filler.close();
     await api.stop();
@@ -167,7 +194,7 @@ const OPS = [
  * A large backlog of scheduled messages: single-message operations, first and deep pages, Redis
  * bytes per message, and the processes' memory at half and full size.
  */
-export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
+export async function atScale(ctx: BenchContext): Promise<ScenarioResult[]> {
   const total = ctx.options.scheduled;
   const depth = Math.min(50_000, Math.floor(total / 2));
   progress(`at scale: ${total.toLocaleString('en-US')} scheduled messages`);
@@ -189,24 +216,6 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
   }
   figures.push({ metric: 'requests not 2xx', unit: 'count', product: product.errors, reference: reference.errors, target: '0', pass: product.errors === 0 });
   figures.push({ metric: 'fill rate (store, 256 in flight)', unit: 'msg/s', product: round(product.fillRate, 0), reference: round(reference.fillRate, 0), ratio: compare(product.fillRate, reference.fillRate) });
-  figures.push({
-    metric: 'Redis bytes per message, with feed stream',
-    unit: 'B',
-    product: round(product.bytesPerMessage, 0),
-    reference: round(reference.bytesPerMessage, 0),
-    ratio: compare(product.bytesPerMessage, reference.bytesPerMessage),
-    target: '≤ 1536 B',
-    pass: product.bytesPerMessage <= 1536,
-  });
-  figures.push({
-    metric: 'Redis bytes per message, without feed stream',
-    unit: 'B',
-    product: round(product.bytesWithoutFeed!, 0),
-    reference: round(reference.bytesPerMessage, 0),
-    ratio: compare(product.bytesWithoutFeed!, reference.bytesPerMessage),
-    target: '≤ 1536 B',
-    pass: product.bytesWithoutFeed! <= 1536,
-  });
   const { rss } = product;
   for (const service of ['api', 'worker'] as const) {
     const [atHalf, atFull, afterOps] = rss![service];
@@ -219,7 +228,7 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
       pass: Math.max(atHalf, atFull, afterOps) <= 150 && atFull - atHalf <= 20,
     });
   }
-  return {
+  const scale: ScenarioResult = {
     name: 'At scale',
     hz: ctx.hz,
     setup:
@@ -230,4 +239,32 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
       (p) => `${p} RSS: ${rss![p].map((mb) => round(mb, 0)).join(' / ')} MB at half size / full size / after the measured operations ("flat": full − half ≤ 20 MB)`,
     ),
   };
+  return [scale, memoryResult(ctx, total, product.memory, reference.memory)];
+}
+
+/** Redis bytes per scheduled message, and where they go, beside the reference's. */
+function memoryResult(ctx: BenchContext, total: number, product: Breakdown, reference: Breakdown): ScenarioResult {
+  const ratio = compare(product.total, reference.total);
+  const figures: Figure[] = [
+    { metric: 'Redis bytes per scheduled message, feed window included', unit: 'B', product: round(product.total, 0), reference: round(reference.total, 0), ratio, target: '≤ 2048 B', pass: product.total <= 2048 },
+  ];
+  for (const part of product.parts) {
+    const same = reference.parts.find((p) => p.name === part.name);
+    figures.push({ metric: `  ${part.name}`, unit: 'B', product: round(part.bytes, 0), reference: same ? round(same.bytes, 0) : null, ratio: same ? compare(part.bytes, same.bytes) : null });
+  }
+  figures.push({ metric: '  rest (main dict, fixed keys, rounding)', unit: 'B', product: round(product.rest, 0), reference: round(reference.rest, 0) });
+  const recipients = ctx.options.recipients;
+  return {
+    name: 'Redis memory',
+    hz: ctx.hz,
+    setup:
+      `${total} scheduled on a default-config Redis (hash-max-listpack-value 64), ${recipients ? `${recipients} distinct recipients` : 'one recipient'}; ` +
+      `total = used_memory delta ÷ messages; parts = MEMORY USAGE of each key (value, key, dict entry) of ${MEMORY_SAMPLES} sampled messages, a shared key divided among its members (the feed among all messages)`,
+    figures,
+    notes: [`encodings, product: ${product.encodings.join(', ')}; reference: ${reference.encodings.join(', ')}`],
+  };
+}
+
+function fillOptions(ctx: BenchContext): FillOptions {
+  return ctx.options.recipients ? { recipients: ctx.options.recipients } : {};
 }

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { compare, progress, type Figure, type ScenarioResult } from '../report.js';
 import { emptyRedis, newPrefix, until, type BenchContext } from '../context.js';
 import { HttpClient } from '../http.js';
-import { startProductApi, startReferenceWs, type Service } from '../processes.js';
+import { cpuMs, startProductApi, startReferenceWs, type Service } from '../processes.js';
 import { round, summarize, type Summary } from '../stats.js';
 
 /** Opens a WebSocket, or resolves null when the server refuses the upgrade (no /ws route). */
@@ -23,12 +23,14 @@ function connect(url: string): Promise<WebSocket | null> {
 
 interface FanOut {
   latency: Summary;
+  /** CPU ms the process serving the sockets used per measured event (for the product, the POST too). */
+  cpuPerEvent: number;
   /** MB of the process serving the sockets, with every client connected, after the events. */
   rssMb: number;
 }
 
 /** Events measured after the warm-up one; their latencies are pooled. */
-const MEASURED_EVENTS = 2;
+const MEASURED_EVENTS = 3;
 
 /**
  * Opens `clients` sockets on the WebSocket server at `wsPort`, POSTs messages to the product API
@@ -70,14 +72,16 @@ async function fanOut(wsPort: number, api: Service, server: Service, clients: nu
     progress(`  ${warm.length}/${clients} clients got the warm-up event; measuring ${MEASURED_EVENTS} more`);
     const latencies: number[] = [];
     let complete = true;
+    const cpu0 = cpuMs(server.child.pid!);
     for (let i = 0; i < MEASURED_EVENTS; i++) {
       const event = await publish();
       complete &&= event.length === clients;
       latencies.push(...event);
     }
+    const cpuPerEvent = (cpuMs(server.child.pid!) - cpu0) / MEASURED_EVENTS;
     const latency = summarize(latencies);
     // a client that missed an event counts as one that never got it
-    return { latency: { ...latency, count: complete ? clients : Math.floor(latencies.length / MEASURED_EVENTS) }, rssMb: server.rssMb() };
+    return { latency: { ...latency, count: complete ? clients : Math.floor(latencies.length / MEASURED_EVENTS) }, cpuPerEvent, rssMb: server.rssMb() };
   } finally {
     http.close();
     for (const socket of sockets) socket.terminate();
@@ -94,7 +98,8 @@ export async function wsFanout(ctx: BenchContext): Promise<ScenarioResult> {
     name: 'WS fan-out',
     hz: ctx.hz,
     setup:
-      `${clients} clients, events POSTed to the product API; latency = frame received − POST sent (clients in the bench process), ` +
+      `${clients} clients, events POSTed to the product API; latency = frame received − POST sent (every client in the bench process, ` +
+      'so at 10,000 the bench reading the frames weighs on both sides alike), ' +
       `${MEASURED_EVENTS} events after a warm-up one; reference: a plain \`ws\` relay (XREAD BLOCK on the product's feed stream, ` +
       'each frame encoded once and sent to every socket), the product API only taking the POST',
     figures: [],
@@ -133,6 +138,14 @@ export async function wsFanout(ctx: BenchContext): Promise<ScenarioResult> {
       ...(q === 'p99' ? { target: '≤ 100 ms', pass: product.latency.p99 <= 100 } : {}),
     });
   }
+  figures.push({
+    metric: 'CPU per event of the process holding the sockets',
+    unit: 'ms',
+    product: round(product.cpuPerEvent, 1),
+    reference: reference ? round(reference.cpuPerEvent, 1) : null,
+    ratio: compare(product.cpuPerEvent, reference?.cpuPerEvent),
+    note: 'product: the API process, its POST included; reference: the relay; /proc ticks of 10 ms',
+  });
   figures.push({
     metric: `RSS with ${clients.toLocaleString('en-US')} clients (product: API process; reference: relay)`,
     unit: 'MB',

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { encodeCursor } from '@punctual/store';
 import { compare, progress, type Figure, type ScenarioResult } from '../report.js';
-import { emptyRedis, newPrefix, usedMemory, type BenchContext } from '../context.js';
+import { commandCalls, commandsPerOp, emptyRedis, newPrefix, usedMemory, type BenchContext, type CommandsPerOp } from '../context.js';
 import { fill, productFiller, referenceFiller, type Filler, type FillOptions } from '../fill.js';
 import { breakdown, type Breakdown, type Component } from '../memory.js';
 import { HttpClient } from '../http.js';
@@ -13,7 +13,9 @@ const DAY = 86_400_000;
 interface Side {
   fillRate: number;
   memory: Breakdown;
-  ops: Record<'get' | 'put' | 'delete' | 'firstPage' | 'deepPage', Summary>;
+  ops: Record<Op, Summary>;
+  /** Redis commands per request of each kind (the product's worker runs meanwhile: its polling is in). */
+  commands: Record<Op, CommandsPerOp>;
   errors: number;
   /** MB at half size and at full size (after the same reads), then after the measured operations. */
   rss?: { api: [number, number, number]; worker: [number, number, number] };
@@ -35,7 +37,9 @@ function pick<T>(items: T[], count: number): T[] {
 }
 
 /** GET one, PUT (a new sendAt), DELETE and two pages, one request at a time. */
-async function measureOps(api: Service, ids: string[], samples: number, deepCursor: string) {
+type Op = 'get' | 'put' | 'delete' | 'firstPage' | 'deepPage';
+
+async function measureOps(redis: Redis, api: Service, ids: string[], samples: number, deepCursor: string) {
   const http = new HttpClient(api.port);
   let errors = 0;
   const timed = async (method: string, path: string, body?: unknown) => {
@@ -44,23 +48,26 @@ async function measureOps(api: Service, ids: string[], samples: number, deepCurs
     return res.ms;
   };
   const chosen = pick(ids, samples * 3);
-  const run = async (n: number, request: (i: number) => Promise<number>) => {
+  const commands = {} as Record<Op, CommandsPerOp>;
+  const run = async (op: Op | undefined, n: number, request: (i: number) => Promise<number>) => {
     const out: number[] = [];
+    const before = await commandCalls(redis);
     for (let i = 0; i < n; i++) out.push(await request(i));
+    if (op) commands[op] = commandsPerOp(before, await commandCalls(redis), n);
     return summarize(out);
   };
   try {
-    await run(Math.min(100, samples), (i) => timed('GET', `/scheduled/${chosen[i]}`));
+    await run(undefined, Math.min(100, samples), (i) => timed('GET', `/scheduled/${chosen[i]}`));
     const ops = {
-      get: await run(samples, (i) => timed('GET', `/scheduled/${chosen[i]}`)),
-      put: await run(samples, (i) =>
+      get: await run('get', samples, (i) => timed('GET', `/scheduled/${chosen[i]}`)),
+      put: await run('put', samples, (i) =>
         timed('PUT', `/scheduled/${chosen[samples + i]}`, { sendAt: Date.now() + DAY + Math.floor(Math.random() * 200 * DAY) }),
       ),
-      delete: await run(samples, (i) => timed('DELETE', `/scheduled/${chosen[2 * samples + i]}`)),
-      firstPage: await run(Math.ceil(samples / 2), () => timed('GET', '/scheduled?limit=100')),
-      deepPage: await run(Math.ceil(samples / 2), () => timed('GET', `/scheduled?limit=100&cursor=${deepCursor}`)),
+      delete: await run('delete', samples, (i) => timed('DELETE', `/scheduled/${chosen[2 * samples + i]}`)),
+      firstPage: await run('firstPage', Math.ceil(samples / 2), () => timed('GET', '/scheduled?limit=100')),
+      deepPage: await run('deepPage', Math.ceil(samples / 2), () => timed('GET', `/scheduled?limit=100&cursor=${deepCursor}`)),
     };
-    return { ops, errors };
+    return { ops, errors, commands };
   } finally {
     http.close();
   }
@@ -144,8 +151,9 @@ async function productSide(ctx: BenchContext, total: number, depth: number): Pro
     await warmUp(api, ids, deepCursor);
     const rssFull = { api: api.rssMb(), worker: worker.rssMb() };
     progress(`  product: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
-    const { ops, errors } = await measureOps(api, ids, samples, deepCursor);
+    const { ops, errors, commands } = await measureOps(ctx.redis, api, ids, samples, deepCursor);
     return {
+      commands,
       fillRate: (first.perSecond + second.perSecond) / 2,
       memory,
       ops,
@@ -174,8 +182,8 @@ async function referenceSide(ctx: BenchContext, total: number, depth: number): P
     const memory = await breakdown(ctx.redis, referenceComponents(prefix), (id) => `{${prefix}}:m:${id}`, pick(ids, MEMORY_SAMPLES), total, after - before);
     progress(`  reference: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
     const cursor = await cursorAt(ctx.redis, `{${prefix}}:scheduled`, depth, (score, id) => Buffer.from(`${score}:${id}`).toString('base64url'));
-    const { ops, errors } = await measureOps(api, ids, ctx.options.samples, cursor);
-    return { fillRate: perSecond, memory, ops, errors };
+    const { ops, errors, commands } = await measureOps(ctx.redis, api, ids, ctx.options.samples, cursor);
+    return { fillRate: perSecond, memory, ops, errors, commands };
   } finally {
     await filler.close();
     await api.stop();
@@ -201,6 +209,7 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult[]> {
   const product = await productSide(ctx, total, depth);
   const reference = await referenceSide(ctx, total, depth);
   const figures: Figure[] = [];
+  const commandNotes: string[] = [];
   for (const [key, label, limit] of OPS) {
     const name = key === 'deepPage' ? `${label} at depth ${depth.toLocaleString('en-US')}` : label;
     for (const q of ['p50', 'p99'] as const) {
@@ -213,6 +222,9 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult[]> {
         ...(q === 'p99' ? { target: `≤ ${limit} ms`, pass: product.ops[key].p99 <= limit } : {}),
       });
     }
+    const [ours, theirs] = [product.commands[key], reference.commands[key]];
+    figures.push({ metric: `${name} Redis commands`, unit: 'count', product: round(ours.total, 1), reference: round(theirs.total, 1), ratio: compare(ours.total, theirs.total) });
+    commandNotes.push(`Redis commands per ${label}: product ${ours.detail}; reference ${theirs.detail}`);
   }
   figures.push({ metric: 'requests not 2xx', unit: 'count', product: product.errors, reference: reference.errors, target: '0', pass: product.errors === 0 });
   figures.push({ metric: 'fill rate (store, 256 in flight)', unit: 'msg/s', product: round(product.fillRate, 0), reference: round(reference.fillRate, 0), ratio: compare(product.fillRate, reference.fillRate) });
@@ -235,9 +247,12 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult[]> {
       `${total} scheduled (written through the store, as POST does), one request at a time over keep-alive, ` +
       `${ctx.options.samples} samples per operation; RSS from /proc/<pid>/status VmRSS at half and full size`,
     figures,
-    notes: (['api', 'worker'] as const).map(
-      (p) => `${p} RSS: ${rss![p].map((mb) => round(mb, 0)).join(' / ')} MB at half size / full size / after the measured operations ("flat": full − half ≤ 20 MB)`,
-    ),
+    notes: [
+      ...(['api', 'worker'] as const).map(
+        (p) => `${p} RSS: ${rss![p].map((mb) => round(mb, 0)).join(' / ')} MB at half size / full size / after the measured operations ("flat": full − half ≤ 20 MB)`,
+      ),
+      ...commandNotes,
+    ],
   };
   return [scale, memoryResult(ctx, total, product.memory, reference.memory)];
 }

@@ -27,10 +27,8 @@ function field(flat: string[], name: string): string | undefined {
 }
 
 let running = true;
-async function relay() {
-  // from the stream's newest entry on, as the product's relay starts
-  const [newest] = await reader.xrevrange(stream, '+', '-', 'COUNT', 1);
-  let last = newest?.[0] ?? '0-0';
+async function relay(from: string) {
+  let last = from;
   while (running) {
     const reply = (await reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', stream, last).catch(() => null)) as [string, [string, string[]][]][] | null;
     for (const [, entries] of reply ?? []) {
@@ -43,7 +41,9 @@ async function relay() {
     }
   }
 }
-const relaying = relay();
+// from the stream's newest entry on, as the product's relay starts, known before /health answers
+const [newest] = await reader.xrevrange(stream, '+', '-', 'COUNT', 1);
+const relaying = relay(newest?.[0] ?? '0-0');
 
 server.listen(Number(process.env.PORT), '127.0.0.1');
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

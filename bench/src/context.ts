@@ -46,3 +46,35 @@ export async function until(check: () => Promise<boolean> | boolean, timeoutMs: 
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
+
+/** Calls per command so far (INFO commandstats: commands run inside scripts and MULTI included). */
+export async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const match of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1]!, Number(match[2]));
+  return calls;
+}
+
+export interface CommandsPerOp {
+  /** Every command Redis ran, per operation. */
+  total: number;
+  /** Per operation, most first, e.g. "evalsha 2, zadd 4.0". */
+  detail: string;
+}
+
+/** The commands `ops` operations cost, from snapshots before and after (INFO itself left out). */
+export function commandsPerOp(before: Map<string, number>, after: Map<string, number>, ops: number): CommandsPerOp {
+  const delta = [...after.entries()]
+    .filter(([name]) => name !== 'info')
+    .map(([name, calls]) => [name, (calls - (before.get(name) ?? 0)) / ops] as const)
+    .filter(([, perOp]) => perOp >= 0.005)
+    .sort((a, b) => b[1] - a[1]);
+  return {
+    total: delta.reduce((sum, [, perOp]) => sum + perOp, 0),
+    detail: delta.map(([name, perOp]) => `${name} ${Number(perOp.toFixed(2))}`).join(', '),
+  };
+}
+
+/** Sums per-round command deltas: the rounds of two sides alternate on one server. */
+export function addCalls(into: Map<string, number>, before: Map<string, number>, after: Map<string, number>): void {
+  for (const [name, calls] of after) into.set(name, (into.get(name) ?? 0) + calls - (before.get(name) ?? 0));
+}

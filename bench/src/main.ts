@@ -4,14 +4,14 @@
  * stderr, the table to stdout, every figure to bench/results/latest.json.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '@punctual/store';
 import { parseOptions, type BenchOptions } from './options.js';
 import { FakeProvider } from './fake-provider.js';
 import { machine, progress, table, writeResults, type ScenarioResult } from './report.js';
 import { ROOT } from './processes.js';
-import { profilesIn, topFrames } from './profile.js';
+import { byOwner, profilesIn, topFrames } from './profile.js';
 import type { BenchContext } from './context.js';
 import { postThroughput } from './scenarios/post-throughput.js';
 import { deliveryThroughput } from './scenarios/delivery-throughput.js';
@@ -23,7 +23,15 @@ import { pacing } from './scenarios/pacing.js';
 import { batchScenario } from './scenarios/batch.js';
 import { receiptsThroughput } from './scenarios/receipts.js';
 
-const SCENARIOS: [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
+/** A scenario runs its product side and its reference in the same run; it may report several results. */
+type Scenario = (ctx: BenchContext) => Promise<ScenarioResult | ScenarioResult[]>;
+
+/**
+ * Every scenario, in running order, by its --only key. A new one (a batch against 1,000 single
+ * POSTs, receipts per second against a minimal Fastify webhook handler, pacing lateness…) is a
+ * module in scenarios/ with its own reference, its sizes in options.ts, and one line here.
+ */
+const SCENARIOS: [string, Scenario][] = [
   ['post', postThroughput],
   ['delivery', deliveryThroughput],
   ['lateness', lateness],
@@ -43,7 +51,9 @@ function sizes(o: BenchOptions) {
     deliveries: o.deliveries,
     latenessSeconds: o.latenessSeconds,
     latenessRates: o.latenessRates,
+    latenessHz: o.latenessHz,
     scheduled: o.scheduled,
+    recipients: o.recipients,
     samples: o.samples,
     wsClients: o.wsClients,
     batchItems: o.batchItems,
@@ -71,7 +81,7 @@ async function main() {
       if (options.only && !options.only.includes(key)) continue;
       if (key === 'cluster' && !options.cluster) continue;
       try {
-        results.push(await run(ctx));
+        results.push(...[await run(ctx)].flat());
       } catch (err) {
         failed = true;
         const message = err instanceof Error ? err.message : String(err);
@@ -95,12 +105,12 @@ async function main() {
     sizes: sizes(options),
     scenarios: results,
   };
-  writeResults(join(ROOT, options.out), document);
+  writeResults(resolve(ROOT, options.out), document);
   console.log(table(results));
   for (const s of results) for (const note of [s.setup, ...(s.notes ?? [])].filter(Boolean)) console.log(`- ${s.name}: ${note}`);
   console.log(`\nmachine: ${JSON.stringify(document.machine)}; took ${document.durationSeconds} s; written to ${options.out}`);
   if (profileDir) {
-    for (const file of profilesIn(profileDir)) console.log(`\n${file}\n${topFrames(file).join('\n')}`);
+    for (const file of profilesIn(profileDir)) console.log(`\n${file}\nby owner:\n${byOwner(file).join('\n')}\ntop functions:\n${topFrames(file).join('\n')}`);
   }
   process.exitCode = failed ? 1 : 0;
 }

@@ -10,7 +10,11 @@ export interface BenchOptions {
   deliveries: number;
   latenessSeconds: number;
   latenessRates: number[];
+  /** Redis hz values the lateness scenario runs at (CONFIG SET on the bench's server). */
+  latenessHz: number[];
   scheduled: number;
+  /** Distinct recipients of the at-scale messages (default: one each). */
+  recipients: number;
   samples: number;
   wsClients: number;
   /** Items of the batch scenario's batch (and single POSTs it is compared with), and its rounds. */
@@ -24,14 +28,15 @@ export interface BenchOptions {
   out: string;
 }
 
-const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | 'profile' | 'only' | 'cluster' | 'out'>> = {
+const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | 'profile' | 'only' | 'cluster' | 'out' | 'recipients'>> = {
   quick: {
     postSeconds: 4,
     postRounds: 3,
     connections: 50,
     deliveries: 5_000,
-    latenessSeconds: 10,
-    latenessRates: [100, 1_000],
+    latenessSeconds: 8,
+    latenessRates: [1_000],
+    latenessHz: [100, 10],
     scheduled: 100_000,
     samples: 500,
     wsClients: 1_000,
@@ -45,6 +50,7 @@ const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | '
     deliveries: 50_000,
     latenessSeconds: 30,
     latenessRates: [100, 1_000],
+    latenessHz: [100, 10],
     scheduled: 1_000_000,
     samples: 2_000,
     wsClients: 1_000,
@@ -55,16 +61,17 @@ const PRESETS: Record<BenchOptions['mode'], Omit<BenchOptions, 'mode' | 'hz' | '
 
 export const USAGE = `pnpm bench [--quick | --full] [--flag=value …]
   --quick               default: finishes in under 3 minutes
-  --full                the large sizes (1,000,000 scheduled, 50,000 deliveries, 30 s of lateness)
+  --full                the large sizes (1,000,000 scheduled, 50,000 deliveries, 30 s of lateness at 100 and 1,000/s)
   --hz=10               hz of the benchmark's own redis-server (10 = Redis's default)
   --post-seconds=N --post-rounds=N --connections=N     POST throughput (autocannon)
   --deliveries=N        messages due at once for delivery throughput
-  --lateness-seconds=N --lateness-rates=100,1000        due per second, for N seconds
-  --scheduled=N         messages scheduled for PUT/DELETE/GET, pages, memory (RSS sampled at N/2 and N)
+  --lateness-seconds=N --lateness-rates=1000 --lateness-hz=100,10   due per second, for N seconds, at each Redis hz
+  --scheduled=N         messages scheduled for PUT/DELETE/GET, pages, Redis bytes (RSS sampled at N/2 and N)
+  --recipients=N        distinct recipients of those messages (default: a different one each)
   --samples=N           requests per latency figure
-  --ws-clients=N        WebSocket clients of the fan-out
+  --ws-clients=N        WebSocket clients of the fan-out (e.g. 10000)
   --batch-items=N --batch-rounds=N   a batch of N (≤ 1,000) against N single POSTs
-  --only=post,delivery,lateness,scale,ws,batch   run some scenarios only
+  --only=post,delivery,lateness,scale,ws,batch,receipts,pacing   run some scenarios only
   --cluster             only delivery throughput on a local 3-master Redis Cluster, 1 vs 6 partitions
   --profile             run the product under node --cpu-prof and print its top frames
   --out=PATH            where the JSON goes (bench/results/latest.json)`;
@@ -82,7 +89,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       deliveries: { type: 'string' },
       'lateness-seconds': { type: 'string' },
       'lateness-rates': { type: 'string' },
+      'lateness-hz': { type: 'string' },
       scheduled: { type: 'string' },
+      recipients: { type: 'string' },
       samples: { type: 'string' },
       'ws-clients': { type: 'string' },
       'batch-items': { type: 'string' },
@@ -106,6 +115,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer (got "${value}")`);
     return n;
   };
+  const scheduled = int('scheduled', values.scheduled, preset.scheduled);
   return {
     mode,
     hz: int('hz', values.hz, 10),
@@ -117,7 +127,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     latenessRates: values['lateness-rates']
       ? values['lateness-rates'].split(',').map((r) => int('lateness-rates', r, 0))
       : preset.latenessRates,
-    scheduled: int('scheduled', values.scheduled, preset.scheduled),
+    latenessHz: values['lateness-hz'] ? values['lateness-hz'].split(',').map((h) => int('lateness-hz', h, 0)) : preset.latenessHz,
+    scheduled,
+    recipients: int('recipients', values.recipients, scheduled),
     samples: int('samples', values.samples, preset.samples),
     wsClients: int('ws-clients', values['ws-clients'], preset.wsClients),
     batchItems: Math.min(1000, int('batch-items', values['batch-items'], preset.batchItems)),

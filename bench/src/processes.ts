@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '@punctual/store';
+import { FAKE_TWILIO, type FakeProvider } from './fake-provider.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -128,6 +129,16 @@ export function startProductWorker({ redisUrl, prefix, profileDir, extra }: Prod
   });
 }
 
+/** Worker environment that sends SMS through Twilio, at the bench's fake provider. */
+export function twilioEnv(provider: FakeProvider): Record<string, string> {
+  return {
+    TWILIO_BASE_URL: provider.baseUrl,
+    TWILIO_ACCOUNT_SID: FAKE_TWILIO.accountSid,
+    TWILIO_AUTH_TOKEN: FAKE_TWILIO.authToken,
+    TWILIO_FROM: FAKE_TWILIO.from,
+  };
+}
+
 export function startReferenceApi(redisUrl: string, prefix: string): Promise<Service> {
   return startService({
     name: 'reference api',
@@ -137,17 +148,17 @@ export function startReferenceApi(redisUrl: string, prefix: string): Promise<Ser
   });
 }
 
-/** The bare Fastify + @fastify/websocket fan-out reference. */
-export function startReferenceWs(redisUrl: string, prefix: string): Promise<Service> {
+/** The bare `ws` relay of the product's feed stream (see reference/ws.ts). */
+export function startReferenceWs(redisUrl: string, stream: string): Promise<Service> {
   return startService({
-    name: 'reference ws',
+    name: 'reference ws relay',
     script: 'bench/dist/reference/ws.js',
-    env: { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix },
+    env: { REDIS_URL: redisUrl, STREAM: stream },
     portVariable: 'PORT',
   });
 }
 
-export type ReferenceWorkerMode = 'noop' | 'http';
+export type ReferenceWorkerMode = 'noop' | 'provider';
 
 export interface WorkerProgress {
   completed: number;
@@ -155,17 +166,17 @@ export interface WorkerProgress {
   lastAt: number;
 }
 
-/** The bare BullMQ worker; it reports how many jobs it completed, and when, over IPC. */
+/** The bare BullMQ worker (MODE noop or provider); it reports how many jobs it completed, and when, over IPC. */
 export async function startReferenceWorker(
   redisUrl: string,
   prefix: string,
   mode: ReferenceWorkerMode,
-  providerUrl = '',
+  provider: FakeProvider,
 ): Promise<Service & { progress(): WorkerProgress }> {
   const service = await startService({
     name: `reference worker (${mode})`,
     script: 'bench/dist/reference/worker.js',
-    env: { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, MODE: mode, PROVIDER_URL: providerUrl },
+    env: { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, MODE: mode, PROVIDER_URL: provider.url, ...twilioEnv(provider) },
     ipc: true,
     portVariable: 'WORKER_PORT',
   });

@@ -1,71 +1,59 @@
 /**
- * The minimal WebSocket fan-out reference: bare Fastify + @fastify/websocket doing the product's
- * I/O with no product code. POST /scheduled writes the record and XADDs its event to a Redis
- * stream in one MULTI; one XREAD BLOCK loop reads the stream and sends each event, serialized
- * once, as the product's frame {"event","id","data"} to every open socket.
+ * The minimal WebSocket fan-out reference: a plain `ws` server relaying the product's own feed
+ * stream (STREAM, written by the product's POST) with no product code. One XREAD BLOCK loop reads
+ * the stream; each entry becomes the contract's frame {"event","id","data"}, encoded once and
+ * sent as the same text frame to every open socket.
  */
-import Fastify from 'fastify';
-import websocket from '@fastify/websocket';
-import type { WebSocket } from 'ws';
+import { createServer } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { Redis } from 'ioredis';
-import { monotonicFactory } from 'ulid';
-import { CreateMessageBody } from '@punctual/shared';
-import { referenceKeys } from './keys.js';
 
-const redis = new Redis(process.env.REDIS_URL!);
-const reader = new Redis(process.env.REDIS_URL!);
-const keys = referenceKeys(process.env.QUEUE_PREFIX!);
-const stream = `${keys.base}:events`;
-const newId = monotonicFactory();
+const reader = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+const stream = process.env.STREAM!;
 const sockets = new Set<WebSocket>();
-const app = Fastify({ logger: false });
-await app.register(websocket);
 
-app.get('/health', async () => ({ status: 'ok' }));
-
-app.get('/ws', { websocket: true }, (socket) => {
+const server = createServer((req, res) => {
+  res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+});
+const wss = new WebSocketServer({ server, path: '/ws' });
+wss.on('connection', (socket) => {
   sockets.add(socket);
   socket.on('close', () => sockets.delete(socket));
 });
 
-app.post<{ Body: CreateMessageBody }>('/scheduled', { schema: { body: CreateMessageBody } }, async (request, reply) => {
-  const now = Date.now();
-  const id = newId(now);
-  const sendAt = typeof request.body.sendAt === 'number' ? request.body.sendAt : Date.parse(request.body.sendAt);
-  const record = { ...request.body, id, sendAt, status: 'scheduled', createdAt: now, updatedAt: now, attempts: 0 };
-  const fields = Object.fromEntries(Object.entries(record).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]));
-  await redis
-    .multi()
-    .hset(keys.record(id), fields)
-    .xadd(stream, 'MAXLEN', '~', '10000', '*', 'event', 'messageScheduled', 'data', JSON.stringify(record))
-    .exec();
-  return reply.code(201).send({ success: true, id, data: record });
-});
+function field(flat: string[], name: string): string | undefined {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1];
+  return undefined;
+}
 
 let running = true;
-async function relay() {
-  let last = '$';
+async function relay(from: string) {
+  let last = from;
   while (running) {
-    const reply = await reader.xread('BLOCK', 1000, 'STREAMS', stream, last).catch(() => null);
+    const reply = (await reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', stream, last).catch(() => null)) as [string, [string, string[]][]][] | null;
     for (const [, entries] of reply ?? []) {
       for (const [entryId, flat] of entries) {
         last = entryId;
-        const frame = `{"event":${JSON.stringify(flat[1])},"id":"${entryId}","data":${flat[3]}}`;
-        for (const socket of sockets) socket.send(frame);
+        // the stored record's JSON as the stream carries it: no per-event reshaping, which would only add to the reference
+        const frame = Buffer.from(`{"event":${JSON.stringify(field(flat, 'event'))},"id":"${entryId}","data":${field(flat, 'data')}}`);
+        for (const socket of sockets) socket.send(frame, { binary: false });
       }
     }
   }
 }
-const relaying = relay();
+// from the stream's newest entry on, as the product's relay starts, known before /health answers
+const [newest] = await reader.xrevrange(stream, '+', '-', 'COUNT', 1);
+const relaying = relay(newest?.[0] ?? '0-0');
 
-await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+server.listen(Number(process.env.PORT), '127.0.0.1');
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, async () => {
     running = false;
     reader.disconnect();
-    await relaying;
-    await app.close();
-    redis.disconnect();
+    await relaying.catch(() => {});
+    for (const socket of sockets) socket.terminate();
+    wss.close();
+    server.close();
     process.exit(0);
   });
 }

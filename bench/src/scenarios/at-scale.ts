@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { encodeCursor } from '@punctual/store';
 import { compare, progress, type Figure, type ScenarioResult } from '../report.js';
-import { emptyRedis, newPrefix, usedMemory, type BenchContext } from '../context.js';
-import { fill, productFiller, referenceFiller, type Filler } from '../fill.js';
+import { commandCalls, commandsPerOp, emptyRedis, newPrefix, usedMemory, type BenchContext, type CommandsPerOp } from '../context.js';
+import { fill, productFiller, referenceFiller, type Filler, type FillOptions } from '../fill.js';
+import { breakdown, type Breakdown, type Component } from '../memory.js';
 import { HttpClient } from '../http.js';
 import { startProductApi, startProductWorker, startReferenceApi, type Service } from '../processes.js';
 import { round, summarize, type Summary } from '../stats.js';
@@ -11,10 +12,10 @@ const DAY = 86_400_000;
 
 interface Side {
   fillRate: number;
-  bytesPerMessage: number;
-  /** The same, less the feed stream (the product's only). */
-  bytesWithoutFeed?: number;
-  ops: Record<'get' | 'put' | 'delete' | 'firstPage' | 'deepPage', Summary>;
+  memory: Breakdown;
+  ops: Record<Op, Summary>;
+  /** Redis commands per request of each kind (the product's worker runs meanwhile: its polling is in). */
+  commands: Record<Op, CommandsPerOp>;
   errors: number;
   /** MB at half size and at full size (after the same reads), then after the measured operations. */
   rss?: { api: [number, number, number]; worker: [number, number, number] };
@@ -36,7 +37,9 @@ function pick<T>(items: T[], count: number): T[] {
 }
 
 /** GET one, PUT (a new sendAt), DELETE and two pages, one request at a time. */
-async function measureOps(api: Service, ids: string[], samples: number, deepCursor: string) {
+type Op = 'get' | 'put' | 'delete' | 'firstPage' | 'deepPage';
+
+async function measureOps(redis: Redis, api: Service, ids: string[], samples: number, deepCursor: string) {
   const http = new HttpClient(api.port);
   let errors = 0;
   const timed = async (method: string, path: string, body?: unknown) => {
@@ -45,23 +48,26 @@ async function measureOps(api: Service, ids: string[], samples: number, deepCurs
     return res.ms;
   };
   const chosen = pick(ids, samples * 3);
-  const run = async (n: number, request: (i: number) => Promise<number>) => {
+  const commands = {} as Record<Op, CommandsPerOp>;
+  const run = async (op: Op | undefined, n: number, request: (i: number) => Promise<number>) => {
     const out: number[] = [];
+    const before = await commandCalls(redis);
     for (let i = 0; i < n; i++) out.push(await request(i));
+    if (op) commands[op] = commandsPerOp(before, await commandCalls(redis), n);
     return summarize(out);
   };
   try {
-    await run(Math.min(100, samples), (i) => timed('GET', `/scheduled/${chosen[i]}`));
+    await run(undefined, Math.min(100, samples), (i) => timed('GET', `/scheduled/${chosen[i]}`));
     const ops = {
-      get: await run(samples, (i) => timed('GET', `/scheduled/${chosen[i]}`)),
-      put: await run(samples, (i) =>
+      get: await run('get', samples, (i) => timed('GET', `/scheduled/${chosen[i]}`)),
+      put: await run('put', samples, (i) =>
         timed('PUT', `/scheduled/${chosen[samples + i]}`, { sendAt: Date.now() + DAY + Math.floor(Math.random() * 200 * DAY) }),
       ),
-      delete: await run(samples, (i) => timed('DELETE', `/scheduled/${chosen[2 * samples + i]}`)),
-      firstPage: await run(Math.ceil(samples / 2), () => timed('GET', '/scheduled?limit=100')),
-      deepPage: await run(Math.ceil(samples / 2), () => timed('GET', `/scheduled?limit=100&cursor=${deepCursor}`)),
+      delete: await run('delete', samples, (i) => timed('DELETE', `/scheduled/${chosen[2 * samples + i]}`)),
+      firstPage: await run('firstPage', Math.ceil(samples / 2), () => timed('GET', '/scheduled?limit=100')),
+      deepPage: await run('deepPage', Math.ceil(samples / 2), () => timed('GET', `/scheduled?limit=100&cursor=${deepCursor}`)),
     };
-    return { ops, errors };
+    return { ops, errors, commands };
   } finally {
     http.close();
   }
@@ -86,6 +92,34 @@ async function cursorAt(redis: Redis, index: string, depth: number, encode: (sco
   return encode(Number(score), id!);
 }
 
+/** How many sampled messages the memory breakdown averages over. */
+const MEMORY_SAMPLES = 300;
+
+function productComponents(prefix: string): Component[] {
+  const tag = `{${prefix}-p0}`;
+  const scheduled = `${tag}:t:default:scheduled`;
+  return [
+    { name: 'record hash', key: (id) => `${tag}:m:${id}`, sharedBy: 'own' },
+    { name: 'tenant index (scheduled)', key: () => scheduled, sharedBy: 'members' },
+    { name: 'channel index', key: (_id, f) => `${scheduled}:c:${f.channel}`, sharedBy: 'members' },
+    { name: 'recipient index', key: (_id, f) => `${scheduled}:r:${f.recipient!.replace(/^\+/, '')}`, sharedBy: 'members' },
+    { name: 'due set', key: () => `${tag}:due`, sharedBy: 'members' },
+    { name: 'BullMQ job hash', key: (id) => `${tag}:deliveries:${id}`, sharedBy: 'own' },
+    { name: 'BullMQ delayed entry', key: () => `${tag}:deliveries:delayed`, sharedBy: 'members' },
+    { name: 'feed event (window shared by all)', key: () => `${tag}:feed:events`, sharedBy: 'all' },
+  ];
+}
+
+function referenceComponents(prefix: string): Component[] {
+  const base = `{${prefix}}`;
+  return [
+    { name: 'record hash', key: (id) => `${base}:m:${id}`, sharedBy: 'own' },
+    { name: 'tenant index (scheduled)', key: () => `${base}:scheduled`, sharedBy: 'members' },
+    { name: 'BullMQ job hash', key: (id) => `${base}:deliveries:${id}`, sharedBy: 'own' },
+    { name: 'BullMQ delayed entry', key: () => `${base}:deliveries:delayed`, sharedBy: 'members' },
+  ];
+}
+
 async function fillIn(filler: Filler, count: number, label: string) {
   const started = Date.now();
   const result = await fill(filler.write, futureTimes(count), 256, (done) => progress(`  ${label}: ${done.toLocaleString('en-US')} written`));
@@ -99,7 +133,7 @@ async function productSide(ctx: BenchContext, total: number, depth: number): Pro
   const prefix = newPrefix('scale');
   const api = await startProductApi({ redisUrl: ctx.redisUrl, prefix, profileDir: ctx.profileDir });
   const worker = await startProductWorker({ redisUrl: ctx.redisUrl, prefix, profileDir: ctx.profileDir });
-  const filler = productFiller(ctx.redisUrl, prefix);
+  const filler = productFiller(ctx.redisUrl, prefix, fillOptions(ctx));
   const index = `{${prefix}-p0}:t:default:scheduled`;
   const encode = (score: number, id: string) => encodeCursor({ score, id });
   try {
@@ -110,18 +144,18 @@ async function productSide(ctx: BenchContext, total: number, depth: number): Pro
     const rssHalf = { api: api.rssMb(), worker: worker.rssMb() };
     const second = await fillIn(filler, total - half, 'product fill (second half)');
     const after = await usedMemory(ctx.redis);
-    const feed = Number(await ctx.redis.memory('USAGE', `{${prefix}-p0}:feed:events`, 'SAMPLES', '0'));
     const ids = [...first.ids, ...second.ids];
+    const memory = await breakdown(ctx.redis, productComponents(prefix), (id) => `{${prefix}-p0}:m:${id}`, pick(ids, MEMORY_SAMPLES), total, after - before);
     const deepCursor = await cursorAt(ctx.redis, index, depth, encode);
     // the same work as at half size, so the two samples differ only by the number scheduled
     await warmUp(api, ids, deepCursor);
     const rssFull = { api: api.rssMb(), worker: worker.rssMb() };
     progress(`  product: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
-    const { ops, errors } = await measureOps(api, ids, samples, deepCursor);
+    const { ops, errors, commands } = await measureOps(ctx.redis, api, ids, samples, deepCursor);
     return {
+      commands,
       fillRate: (first.perSecond + second.perSecond) / 2,
-      bytesPerMessage: (after - before) / total,
-      bytesWithoutFeed: (after - before - feed) / total,
+      memory,
       ops,
       errors,
       rss: {
@@ -140,15 +174,16 @@ async function referenceSide(ctx: BenchContext, total: number, depth: number): P
   await emptyRedis(ctx);
   const prefix = newPrefix('scale-ref');
   const api = await startReferenceApi(ctx.redisUrl, prefix);
-  const filler = referenceFiller(ctx.redisUrl, prefix);
+  const filler = referenceFiller(ctx.redisUrl, prefix, fillOptions(ctx));
   try {
     const before = await usedMemory(ctx.redis);
     const { ids, perSecond } = await fillIn(filler, total, 'reference fill');
     const after = await usedMemory(ctx.redis);
+    const memory = await breakdown(ctx.redis, referenceComponents(prefix), (id) => `{${prefix}}:m:${id}`, pick(ids, MEMORY_SAMPLES), total, after - before);
     progress(`  reference: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
     const cursor = await cursorAt(ctx.redis, `{${prefix}}:scheduled`, depth, (score, id) => Buffer.from(`${score}:${id}`).toString('base64url'));
-    const { ops, errors } = await measureOps(api, ids, ctx.options.samples, cursor);
-    return { fillRate: perSecond, bytesPerMessage: (after - before) / total, ops, errors };
+    const { ops, errors, commands } = await measureOps(ctx.redis, api, ids, ctx.options.samples, cursor);
+    return { fillRate: perSecond, memory, ops, errors, commands };
   } finally {
     await filler.close();
     await api.stop();
@@ -167,13 +202,14 @@ const OPS = [
  * A large backlog of scheduled messages: single-message operations, first and deep pages, Redis
  * bytes per message, and the processes' memory at half and full size.
  */
-export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
+export async function atScale(ctx: BenchContext): Promise<ScenarioResult[]> {
   const total = ctx.options.scheduled;
   const depth = Math.min(50_000, Math.floor(total / 2));
   progress(`at scale: ${total.toLocaleString('en-US')} scheduled messages`);
   const product = await productSide(ctx, total, depth);
   const reference = await referenceSide(ctx, total, depth);
   const figures: Figure[] = [];
+  const commandNotes: string[] = [];
   for (const [key, label, limit] of OPS) {
     const name = key === 'deepPage' ? `${label} at depth ${depth.toLocaleString('en-US')}` : label;
     for (const q of ['p50', 'p99'] as const) {
@@ -186,27 +222,12 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
         ...(q === 'p99' ? { target: `≤ ${limit} ms`, pass: product.ops[key].p99 <= limit } : {}),
       });
     }
+    const [ours, theirs] = [product.commands[key], reference.commands[key]];
+    figures.push({ metric: `${name} Redis commands`, unit: 'count', product: round(ours.total, 1), reference: round(theirs.total, 1), ratio: compare(ours.total, theirs.total) });
+    commandNotes.push(`Redis commands per ${label}: product ${ours.detail}; reference ${theirs.detail}`);
   }
   figures.push({ metric: 'requests not 2xx', unit: 'count', product: product.errors, reference: reference.errors, target: '0', pass: product.errors === 0 });
   figures.push({ metric: 'fill rate (store, 256 in flight)', unit: 'msg/s', product: round(product.fillRate, 0), reference: round(reference.fillRate, 0), ratio: compare(product.fillRate, reference.fillRate) });
-  figures.push({
-    metric: 'Redis bytes per message, with feed stream',
-    unit: 'B',
-    product: round(product.bytesPerMessage, 0),
-    reference: round(reference.bytesPerMessage, 0),
-    ratio: compare(product.bytesPerMessage, reference.bytesPerMessage),
-    target: '≤ 1536 B',
-    pass: product.bytesPerMessage <= 1536,
-  });
-  figures.push({
-    metric: 'Redis bytes per message, without feed stream',
-    unit: 'B',
-    product: round(product.bytesWithoutFeed!, 0),
-    reference: round(reference.bytesPerMessage, 0),
-    ratio: compare(product.bytesWithoutFeed!, reference.bytesPerMessage),
-    target: '≤ 1536 B',
-    pass: product.bytesWithoutFeed! <= 1536,
-  });
   const { rss } = product;
   for (const service of ['api', 'worker'] as const) {
     const [atHalf, atFull, afterOps] = rss![service];
@@ -219,15 +240,46 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
       pass: Math.max(atHalf, atFull, afterOps) <= 150 && atFull - atHalf <= 20,
     });
   }
-  return {
+  const scale: ScenarioResult = {
     name: 'At scale',
     hz: ctx.hz,
     setup:
       `${total} scheduled (written through the store, as POST does), one request at a time over keep-alive, ` +
       `${ctx.options.samples} samples per operation; RSS from /proc/<pid>/status VmRSS at half and full size`,
     figures,
-    notes: (['api', 'worker'] as const).map(
-      (p) => `${p} RSS: ${rss![p].map((mb) => round(mb, 0)).join(' / ')} MB at half size / full size / after the measured operations ("flat": full − half ≤ 20 MB)`,
-    ),
+    notes: [
+      ...(['api', 'worker'] as const).map(
+        (p) => `${p} RSS: ${rss![p].map((mb) => round(mb, 0)).join(' / ')} MB at half size / full size / after the measured operations ("flat": full − half ≤ 20 MB)`,
+      ),
+      ...commandNotes,
+    ],
   };
+  return [scale, memoryResult(ctx, total, product.memory, reference.memory)];
+}
+
+/** Redis bytes per scheduled message, and where they go, beside the reference's. */
+function memoryResult(ctx: BenchContext, total: number, product: Breakdown, reference: Breakdown): ScenarioResult {
+  const ratio = compare(product.total, reference.total);
+  const figures: Figure[] = [
+    { metric: 'Redis bytes per scheduled message, feed window included', unit: 'B', product: round(product.total, 0), reference: round(reference.total, 0), ratio, target: '≤ 2048 B', pass: product.total <= 2048 },
+  ];
+  for (const part of product.parts) {
+    const same = reference.parts.find((p) => p.name === part.name);
+    figures.push({ metric: `  ${part.name}`, unit: 'B', product: round(part.bytes, 0), reference: same ? round(same.bytes, 0) : null, ratio: same ? compare(part.bytes, same.bytes) : null });
+  }
+  figures.push({ metric: '  rest (main dict, fixed keys, rounding)', unit: 'B', product: round(product.rest, 0), reference: round(reference.rest, 0) });
+  const recipients = ctx.options.recipients;
+  return {
+    name: 'Redis memory',
+    hz: ctx.hz,
+    setup:
+      `${total} scheduled on a default-config Redis (hash-max-listpack-value 64), ${recipients ? `${recipients} distinct recipients` : 'one recipient'}; ` +
+      `total = used_memory delta ÷ messages; parts = MEMORY USAGE of each key (value, key, dict entry) of ${MEMORY_SAMPLES} sampled messages, a shared key divided among its members (the feed among all messages)`,
+    figures,
+    notes: [`encodings, product: ${product.encodings.join(', ')}; reference: ${reference.encodings.join(', ')}`],
+  };
+}
+
+function fillOptions(ctx: BenchContext): FillOptions {
+  return ctx.options.recipients ? { recipients: ctx.options.recipients } : {};
 }

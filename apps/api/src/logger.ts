@@ -1,5 +1,5 @@
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { DestinationStream, LoggerOptions } from 'pino';
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { DestinationStream, Logger, LoggerOptions } from 'pino';
 
 /** Fields that may carry a phone number, a message body or a credential, wherever they are logged. */
 const REDACTED_PATHS = [
@@ -100,6 +100,12 @@ export function loggableUrl(rawUrl: string): string {
 
 /** Adds bindings to every later log line of this request (its own and Fastify's). */
 export function bindLog(reply: FastifyReply, bindings: Record<string, string>): void {
+  const log = reply.log as FastifyBaseLogger & Partial<Pick<Logger, 'setBindings'>>;
+  if (log.setBindings && reply.request.log === log) {
+    // the request's own logger (Fastify makes one per request): no second child per request
+    log.setBindings(bindings);
+    return;
+  }
   const child = reply.log.child(bindings);
   reply.log = child;
   reply.request.log = child;

@@ -1,10 +1,37 @@
 import type { QueueBase } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './redis.js';
 
 /**
  * The one place that reads BullMQ's private key layout (checked against bullmq 5.x): the due
  * alarm and the reconciler ask here rather than knowing it themselves.
  */
+
+type DefinedScripts = { scriptsSet: Record<string, { lua: string; numberOfKeys: number | null }> };
+
+/**
+ * Defines on `target` the scripts BullMQ adds jobs with (delayed, standard, prioritized), as
+ * BullMQ defined them on `source`, a connection one of its queues is ready on.
+ */
+export function defineJobCreation(source: RedisClient, target: RedisClient): void {
+  for (const [name, script] of Object.entries((source as unknown as DefinedScripts).scriptsSet)) {
+    if (!/^add(Delayed|Standard|Prioritized)Job:/.test(name) || name in target) continue;
+    target.defineCommand(name, { lua: script.lua, numberOfKeys: script.numberOfKeys ?? undefined });
+  }
+}
+
+/**
+ * A MULTI BullMQ can add jobs to: BullMQ calls its scripts through `runCommand`, which its own
+ * client adds to the transactions it makes.
+ */
+export function jobTransaction(connection: RedisClient): ChainableCommander {
+  const tx = connection.multi() as ChainableCommander & Record<string, (...args: unknown[]) => unknown>;
+  tx.runCommand = (name: unknown, args: unknown) => {
+    tx[name as string]!(args);
+    return tx;
+  };
+  return tx;
+}
 
 /** BullMQ scores a delayed job as its due time · 4096 + a counter. */
 const DELAYED_SCORE_FACTOR = 0x1000;

@@ -45,15 +45,7 @@ export class PartitionedQueue<N extends QueueName> {
   }
 
   /**
-   * A MULTI on the queues' connection that can carry both our scripts and BullMQ's (BullMQ
-   * dispatches its scripts through the transaction it creates itself).
-   */
-  async transaction(): Promise<ChainableCommander> {
-    return (await this.queues[0]!.client).multi() as unknown as ChainableCommander;
-  }
-
-  /**
-   * Appends the job's creation to a MULTI of the message's partition (from `transaction()`): the
+   * Appends the job's creation to a MULTI of the message's partition (see `jobTransaction`): the
    * job is written in the same transaction as the record, or not at all, as `Queue.addBulk` does.
    */
   addTo(tx: ChainableCommander, messageId: string, data: QueuePayloads[N], opts: JobsOptions): void {

@@ -6,7 +6,10 @@ import { ReceiptStore, deliveredRecord, type ProviderReceipt, type ReceiptOutcom
 import { DeliveryQueues } from './delivery-queues.js';
 import { CallbackQueues } from './callback-queues.js';
 import type { Keyspace } from './keys.js';
-import { isNoScript, loadAllScripts, type RedisClient } from './redis.js';
+import { connectRedis, defineScripts, isNoScript, loadAllScripts, type RedisClient } from './redis.js';
+import { defineJobCreation, jobTransaction } from './bullmq-internals.js';
+import { scheduleMessage } from './lua/transitions.js';
+import { scheduleBatch } from './lua/batches.js';
 import { isWellFormedText, toRecord, type StoredFields } from './record.js';
 import { smsFieldsOf } from './sms-fields.js';
 import { Suppressions } from './suppressions.js';
@@ -67,6 +70,12 @@ export class Scheduler {
 
   private constructor(
     private readonly redis: RedisClient,
+    /**
+     * Where the writes that create jobs run (schedule, batches): a connection of its own with only
+     * those scripts defined, as ioredis copies every script a connection has onto each MULTI, and
+     * BullMQ defines some fifty on the ones its queues use.
+     */
+    private readonly writes: RedisClient,
     options: SchedulerOptions,
   ) {
     this.store = new MessageStore(redis, options);
@@ -79,11 +88,15 @@ export class Scheduler {
     this.partitions = options.keyspace.partitions;
   }
 
-  /** A scheduler on a connection, once its queues' scripts are loaded there. */
+  /** A scheduler on a connection (and one more of the same kind it opens), once its queues' scripts are loaded. */
   static async create(redis: RedisClient, options: SchedulerOptions): Promise<Scheduler> {
-    const scheduler = new Scheduler(redis, options);
+    const writes = redis.duplicate();
+    writes.on('error', () => {}); // its commands fail with the error; the main connection logs it
+    const scheduler = new Scheduler(redis, writes, options);
     try {
-      await Promise.all([scheduler.deliveries.ready(), scheduler.callbacks.ready()]);
+      await Promise.all([scheduler.deliveries.ready(), scheduler.callbacks.ready(), connectRedis(writes)]);
+      defineScripts(writes, { scheduleMessage, scheduleBatch });
+      defineJobCreation(redis, writes);
     } catch (err) {
       await scheduler.close();
       throw err;
@@ -338,14 +351,14 @@ export class Scheduler {
    */
   private async writeWithJobs(writeRecords: (tx: ChainableCommander) => void, jobs: { id: string; sendAt: number }[]) {
     const write = async () => {
-      const tx = await this.deliveries.transaction();
+      const tx = jobTransaction(this.writes);
       writeRecords(tx);
       for (const job of jobs) this.deliveries.enqueueIn(tx, job.id, job.sendAt);
       return ((await tx.exec().catch(unwrapExecAbort)) ?? []) as [Error | null, unknown][];
     };
     const replies = await write();
     if (!replies.some(([err]) => isNoScript(err))) return replies;
-    await loadAllScripts(this.redis);
+    await loadAllScripts(this.writes);
     if (replies[0]?.[0] !== null) return write();
     await Promise.all(jobs.filter((_, i) => replies[i + 1]?.[0]).map((job) => this.deliveries.enqueue(job.id, job.sendAt)));
     return replies;
@@ -357,8 +370,14 @@ export class Scheduler {
     return (await this.store.scheduledCount(tenant)) >= this.cap;
   }
 
+  /** Rejects unless the connection new messages are written through answers. */
+  async ping(): Promise<void> {
+    await this.writes.ping();
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.deliveries.close(), this.callbacks.close()]);
+    await this.writes.quit().catch(() => this.writes.disconnect());
   }
 }
 

@@ -27,7 +27,8 @@ export interface HealthRoutesOptions {
 }
 
 const health: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { readyRequireWorkerMs, workerWindowMs }) => {
-  const redisUp = () => app.redis.ping().then(() => true, () => false);
+  // every connection the API writes through answers
+  const redisUp = () => Promise.all([app.redis.ping(), app.scheduler.ping()]).then(() => true, () => false);
   const heartbeats = new WorkerHeartbeats(app.redis, app.store.keys);
 
   app.get(

@@ -31,6 +31,8 @@ const CONSOLE_CSP = {
     styleSrc: ["'self'"],
   },
 };
+/** One options object for every console route: its helmet middleware is built once. */
+const CONSOLE_HELMET = { contentSecurityPolicy: CONSOLE_CSP };
 
 /**
  * The live console at /console: static files built by `pnpm build` (apps/console). Public, as
@@ -39,7 +41,7 @@ const CONSOLE_CSP = {
 const consoleRoutes: FastifyPluginAsync<ConsoleRouteOptions> = async (app, { root = CONSOLE_DIST }) => {
   registerAsPublic(app);
   app.addHook('onRoute', (route) => {
-    route.config = { ...route.config, helmet: { contentSecurityPolicy: CONSOLE_CSP } } as typeof route.config;
+    route.config = { ...route.config, helmet: CONSOLE_HELMET } as typeof route.config;
   });
 
   if (!existsSync(join(root, 'index.html'))) {

@@ -42,7 +42,7 @@ async function members(redis: Redis, key: string): Promise<number> {
 export async function breakdown(
   redis: Redis,
   components: Component[],
-  recordKey: (id: string) => string,
+  fieldsOf: (id: string) => Promise<Record<string, string>>,
   sampleIds: string[],
   count: number,
   usedMemoryDelta: number,
@@ -51,7 +51,7 @@ export async function breakdown(
   const shared = new Map<string, number>();
   const encodings: string[] = [];
   for (const [i, id] of sampleIds.entries()) {
-    const fields = await redis.hgetall(recordKey(id));
+    const fields = await fieldsOf(id);
     for (const c of components) {
       const key = c.key(id, fields);
       let bytes = shared.get(key);

@@ -99,10 +99,11 @@ function productComponents(prefix: string): Component[] {
   const tag = `{${prefix}-p0}`;
   const scheduled = `${tag}:t:default:scheduled`;
   return [
-    { name: 'record hash', key: (id) => `${tag}:m:${id}`, sharedBy: 'own' },
+    { name: 'record (JSON string)', key: (id) => `${tag}:m:${id}`, sharedBy: 'own' },
     { name: 'tenant index (scheduled)', key: () => scheduled, sharedBy: 'members' },
     { name: 'channel index', key: (_id, f) => `${scheduled}:c:${f.channel}`, sharedBy: 'members' },
     { name: 'recipient index', key: (_id, f) => `${scheduled}:r:${f.recipient!.replace(/^\+/, '')}`, sharedBy: 'members' },
+    { name: 'opt-out index (recipient, every tenant)', key: (_id, f) => `${tag}:rcpt:${f.channel}:${f.recipient!.replace(/^\+/, '')}`, sharedBy: 'members' },
     { name: 'due set', key: () => `${tag}:due`, sharedBy: 'members' },
     { name: 'BullMQ job hash', key: (id) => `${tag}:deliveries:${id}`, sharedBy: 'own' },
     { name: 'BullMQ delayed entry', key: () => `${tag}:deliveries:delayed`, sharedBy: 'members' },
@@ -145,7 +146,8 @@ async function productSide(ctx: BenchContext, total: number, depth: number): Pro
     const second = await fillIn(filler, total - half, 'product fill (second half)');
     const after = await usedMemory(ctx.redis);
     const ids = [...first.ids, ...second.ids];
-    const memory = await breakdown(ctx.redis, productComponents(prefix), (id) => `{${prefix}-p0}:m:${id}`, pick(ids, MEMORY_SAMPLES), total, after - before);
+    const fieldsOf = async (id: string) => JSON.parse((await ctx.redis.get(`{${prefix}-p0}:m:${id}`))!) as Record<string, string>;
+    const memory = await breakdown(ctx.redis, productComponents(prefix), fieldsOf, pick(ids, MEMORY_SAMPLES), total, after - before);
     const deepCursor = await cursorAt(ctx.redis, index, depth, encode);
     // the same work as at half size, so the two samples differ only by the number scheduled
     await warmUp(api, ids, deepCursor);
@@ -179,7 +181,7 @@ async function referenceSide(ctx: BenchContext, total: number, depth: number): P
     const before = await usedMemory(ctx.redis);
     const { ids, perSecond } = await fillIn(filler, total, 'reference fill');
     const after = await usedMemory(ctx.redis);
-    const memory = await breakdown(ctx.redis, referenceComponents(prefix), (id) => `{${prefix}}:m:${id}`, pick(ids, MEMORY_SAMPLES), total, after - before);
+    const memory = await breakdown(ctx.redis, referenceComponents(prefix), (id) => ctx.redis.hgetall(`{${prefix}}:m:${id}`), pick(ids, MEMORY_SAMPLES), total, after - before);
     progress(`  reference: GET/PUT/DELETE/pages at ${total.toLocaleString('en-US')} scheduled`);
     const cursor = await cursorAt(ctx.redis, `{${prefix}}:scheduled`, depth, (score, id) => Buffer.from(`${score}:${id}`).toString('base64url'));
     const { ops, errors, commands } = await measureOps(ctx.redis, api, ids, ctx.options.samples, cursor);

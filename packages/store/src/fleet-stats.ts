@@ -38,11 +38,11 @@ export class FleetStats {
     for (const le of [...LATENESS_BUCKETS_MS, Infinity]) histogram.buckets.set(le, 0);
     for (const hash of await this.perPartition((tag) => this.keys.lateness(tag))) {
       for (const [field, value] of Object.entries(hash)) {
-        if (field === 'count') histogram.count += Number(value);
-        else if (field === 'sum') histogram.sumMs += Number(value);
-        else {
+        if (field === 'sum') histogram.sumMs += Number(value);
+        else if (field.startsWith('le:')) {
           const le = field === 'le:inf' ? Infinity : Number(field.slice(3));
           histogram.buckets.set(le, (histogram.buckets.get(le) ?? 0) + Number(value));
+          histogram.count += Number(value);
         }
       }
     }

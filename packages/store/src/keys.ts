@@ -89,11 +89,6 @@ export class Keyspace {
     return `${tag}:sending`;
   }
 
-  /** The worker process that claimed each message still sending (id → worker). */
-  owners(tag: string): string {
-    return `${tag}:owners`;
-  }
-
   /** Name of a worker process's Redis connection: while it is listed (CLIENT LIST), the process lives. */
   workerConnection(workerId: string): string {
     return `${this.prefix}:worker:${workerId}`;

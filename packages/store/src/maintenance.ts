@@ -48,8 +48,9 @@ export class Maintenance {
   async staleClaims(tag: string, until: number, count: number): Promise<{ id: string; worker: string | null }[]> {
     const ids = await this.sendingIds(tag, until, count);
     if (ids.length === 0) return [];
-    const workers = await this.redis.hmget(this.keys.owners(tag), ...ids);
-    return ids.map((id, i) => ({ id, worker: workers[i] ?? null }));
+    // one record at a time: on a Redis Cluster a multi-key read must stay in one slot
+    const records = await Promise.all(ids.map((id) => this.redis.get(this.keys.record(id))));
+    return ids.map((id, i) => ({ id, worker: records[i] ? ((JSON.parse(records[i]!) as { claimedBy?: string }).claimedBy ?? null) : null }));
   }
 
   /** Messages claimed for sending at or before `until`. */

@@ -10,6 +10,9 @@ export interface SimulatorOptions {
 
 /** The built-in provider of a channel with no real one configured: waits, then accepts. */
 export function createSimulator({ latencyMs, failureRate }: SimulatorOptions): ChannelProvider {
+  // ids unique to this process and run, without asking the OS for randomness per message
+  const prefix = `SIM${randomBytes(6).toString('hex')}`;
+  let sent = 0;
   return {
     name: `simulator (latency ${latencyMs} ms, failure rate ${failureRate})`,
     async send(): Promise<SendResult> {
@@ -17,7 +20,7 @@ export function createSimulator({ latencyMs, failureRate }: SimulatorOptions): C
       if (failureRate > 0 && Math.random() < failureRate) {
         throw new ProviderError('SIMULATED_FAILURE: the simulator refused this message', { transient: false });
       }
-      return { providerMessageId: `SIM${randomBytes(12).toString('hex')}` };
+      return { providerMessageId: `${prefix}${(sent++).toString(16).padStart(8, '0')}` };
     },
   };
 }

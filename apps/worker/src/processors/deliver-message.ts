@@ -62,7 +62,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   if (claim.outcome === 'early') return redelay(job, token, claim.sendAt);
 
   const { record, tenant } = claim;
-  const log = deps.log.child({ messageId: id, tenant, channel: record.channel, attempt: record.attempts });
+  const bindings = { messageId: id, tenant, channel: record.channel, attempt: record.attempts };
   const provider = deps.channels.get(record.channel);
   const startedAt = Date.now();
   let providerMessageId: string;
@@ -72,6 +72,7 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
     ({ providerMessageId, receiptLookup } = await provider.send(outbound(record)));
   } catch (err) {
     const failure = err instanceof ProviderError ? err : new ProviderError(`NETWORK: ${errorText(err)}`, { transient: true });
+    const log = deps.log.child(bindings);
     if (failure.rateLimited || failure.recipientRateLimited) return handleThrottle(failure, job, token, record, deps, log);
     await handleRefusal(failure, job, token, record, deps, log);
     if (failure.recipientOptedOut) await suppressUnsubscribed(record, deps, log);
@@ -84,7 +85,8 @@ export async function deliverMessage(job: Job<DeliveryJobData>, token: string | 
   const acceptedAt = Date.now();
   const lookupAt = receiptLookup && deps.receiptLookupAfterMs !== undefined ? acceptedAt + deps.receiptLookupAfterMs : undefined;
   await deps.scheduler.deliver(id, acceptedAt, providerMessageId, lateness, lookupAt);
-  log.info({ latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
+  // no child logger on the way that succeeds: one line, its bindings inline
+  deps.log.info({ ...bindings, latenessMs: lateness, providerMs: Date.now() - startedAt }, 'delivered');
   deps.observe?.attempt(record.channel, 'delivered');
 }
 

@@ -63,7 +63,6 @@ local function unindex(rec)
   end
   local set = status_set(rec)
   if set then rcall('ZREM', set, rec.id) end
-  if rec.status == 'sending' then rcall('HDEL', base .. ':owners', rec.id) end
 end
 
 -- puts the record into every set of its current status
@@ -90,10 +89,12 @@ local function tally(rec, from, to)
   end
 end
 
--- a change of status, with every index (and the batch's counts) kept in step
+-- a change of status, with every index (and the batch's counts) kept in step; the worker sending
+-- a message is named on it only while it is sending
 local function move(rec, status)
   local from = rec.status
   unindex(rec)
+  if status ~= 'sending' then rec.claimedBy = nil end
   rec.status = status
   index(rec)
   if rec.batchId then tally(rec, from, status) end

@@ -91,10 +91,10 @@ elseif was ~= 'sending' then
   return {'final', was}
 end
 rec.attempts = tostring(tonumber(rec.attempts or '0') + 1)
+if ARGV[5] ~= '' then rec.claimedBy = ARGV[5] else rec.claimedBy = nil end
 rec.nextAttemptAt = nil
 touch(rec)
 move(rec, 'sending')
-if ARGV[5] ~= '' then rcall('HSET', base .. ':owners', rec.id, ARGV[5]) end
 return {'claimed', save(KEYS[1], rec, 'messageSending'), was}
 `);
 
@@ -115,7 +115,6 @@ touch(rec)
 move(rec, 'delivered')
 count('delivered', rec.channel)
 rcall('HINCRBY', base .. ':lateness', ARGV[6], 1)
-rcall('HINCRBY', base .. ':lateness', 'count', 1)
 rcall('HINCRBY', base .. ':lateness', 'sum', ARGV[7])
 local delivered = save(KEYS[1], rec, 'messageDelivered')
 track_receipts(rec, ARGV[8], parked)

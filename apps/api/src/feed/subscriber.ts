@@ -17,6 +17,9 @@ export interface RelayedEvent {
   frames: Map<string, Buffer>;
 }
 
+/** Frames are JSON: sent as text (one options object for every send, not one per client per event). */
+const AS_TEXT = { binary: false } as const;
+
 /** The frame for one event id, encoded once for every client that gets that id. */
 function frameOf(event: RelayedEvent, eventId: string): Buffer {
   let frame = event.frames.get(eventId);
@@ -176,9 +179,9 @@ export class FeedSubscriber {
       return;
     }
     if (this.backlog) {
-      this.lastWrite = new Promise((resolve) => this.socket.send(frame, { binary: false }, () => resolve()));
+      this.lastWrite = new Promise((resolve) => this.socket.send(frame, AS_TEXT, () => resolve()));
     } else {
-      this.socket.send(frame, { binary: false });
+      this.socket.send(frame, AS_TEXT);
     }
   }
 }

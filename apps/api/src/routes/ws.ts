@@ -1,5 +1,8 @@
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
 import { FeedQuery } from '@punctual/shared';
 import { parseFeedCursor } from '@punctual/store';
 import { FeedClientLimitReached, InvalidField, OriginNotAllowed, UpgradeRequired } from '../errors.js';
@@ -59,6 +62,7 @@ const ws: FastifyPluginAsyncTypebox<FeedRouteOptions> = async (app, { allowedOri
       throw new UpgradeRequired();
     },
     wsHandler: (socket, request) => {
+      releaseUpgradeObjects(socket, request);
       const release = slots.get(request);
       if (release) socket.once('close', release);
       app.feed.subscribe(socket, {
@@ -71,5 +75,23 @@ const ws: FastifyPluginAsyncTypebox<FeedRouteOptions> = async (app, { allowedOri
     },
   });
 };
+
+/**
+ * A feed connection lives for hours; the upgrade's HTTP objects need not. @fastify/websocket
+ * leaves them reachable from the socket for its whole life (its 'error' listener closes over the
+ * request and reply, and the upgrade's stand-in response stays attached to the TCP socket with
+ * Fastify's response listeners): about 6 KB a client, which is most of what a client costs. Both
+ * are let go here; a socket error still ends the connection.
+ */
+function releaseUpgradeObjects(socket: WebSocket, request: FastifyRequest): void {
+  const log = request.log;
+  socket.removeAllListeners('error');
+  socket.on('error', (err) => {
+    log.debug({ err }, 'feed client socket error');
+    socket.terminate();
+  });
+  const tcp = request.raw.socket as (Socket & { _httpMessage?: ServerResponse | null }) | null;
+  tcp?._httpMessage?.detachSocket(tcp);
+}
 
 export default ws;

@@ -83,3 +83,17 @@ it('closes every client with 1001 and stops the relay when the app closes', asyn
   expect(app.feed.running).toBe(false);
   expect(app.feed.clientCount).toBe(0);
 });
+
+it('keeps no HTTP object of the upgrade alive for the life of a connection, and still ends it on a socket error', async () => {
+  const { app, url } = await startApi();
+  const client = await FeedClient.connect(`${url}/ws`);
+  const [server] = [...app.websocketServer.clients] as unknown as { _socket: { _httpMessage: unknown } & NodeJS.EventEmitter }[];
+  // the upgrade's stand-in response is no longer attached to the TCP socket (with Fastify's listeners on it)
+  expect(server._socket._httpMessage).toBeNull();
+  const [onError] = (server as unknown as NodeJS.EventEmitter).listeners('error');
+  expect((server as unknown as NodeJS.EventEmitter).listenerCount('error')).toBe(1);
+
+  onError(new Error('read ECONNRESET'));
+  expect((await client.closed).code).toBe(1006);
+  await expect.poll(() => app.feed.clientCount).toBe(0);
+});

@@ -30,7 +30,7 @@ interface FanOut {
 }
 
 /** Events measured after the warm-up one; their latencies are pooled. */
-const MEASURED_EVENTS = 3;
+const MEASURED_EVENTS = 10;
 
 /**
  * Opens `clients` sockets on the WebSocket server at `wsPort`, POSTs messages to the product API

@@ -65,7 +65,7 @@ async function main() {
   const options = parseOptions(process.argv.slice(2));
   const startedAt = new Date();
   // Redis's defaults (hz 10 unless --hz, hash-max-listpack-value 64), not the embedded server's tuning
-  const server = await startRedisServer({ hz: options.hz, hashMaxListpackValue: 64 });
+  const server = await startRedisServer({ hz: options.hz });
   const redis = new Redis(server.url);
   const provider = await new FakeProvider().start();
   const profileDir = options.profile ? join(ROOT, 'bench/results/profiles', startedAt.toISOString().replace(/[:.]/g, '-')) : undefined;

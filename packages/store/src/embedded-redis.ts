@@ -38,15 +38,7 @@ export interface EmbeddedRedisOptions {
   hz?: number;
   /** AOF fsync policy when `dataDir` is set: `always` loses no acknowledged write in a crash. */
   appendfsync?: 'everysec' | 'always';
-  /**
-   * Longest value a hash may hold and stay a compact listpack. Redis's default, 64, turns the
-   * record of any message longer than 64 characters into a hashtable (a 160-character SMS:
-   * 1,222 B instead of 472 B); 256 keeps one SMS segment compact.
-   */
-  hashMaxListpackValue?: number;
 }
-
-export const HASH_MAX_LISTPACK_VALUE = 256;
 
 export function redisServerOnPath(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -68,7 +60,7 @@ export async function freePort(): Promise<number> {
 export async function startRedisServer(options: EmbeddedRedisOptions = {}): Promise<SpawnedRedis> {
   const port = options.port ?? (await freePort());
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--hz', String(options.hz ?? 500)];
-  args.push('--maxmemory-policy', 'noeviction', '--hash-max-listpack-value', String(options.hashMaxListpackValue ?? HASH_MAX_LISTPACK_VALUE));
+  args.push('--maxmemory-policy', 'noeviction');
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     args.push('--dir', options.dataDir, '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'everysec');

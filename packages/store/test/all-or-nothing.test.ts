@@ -16,7 +16,7 @@ let scheduler: Scheduler;
 
 beforeAll(async () => {
   // a server of our own: the OOM case lowers its maxmemory
-  server = await startRedisServer({ hashMaxListpackValue: 64 });
+  server = await startRedisServer();
   redis = new Redis(server.url);
   scheduler = await Scheduler.create(redis, { keyspace, eventsMaxLen: 1000, retentionMs: 60_000, maxScheduledPerTenant: 100 });
 });

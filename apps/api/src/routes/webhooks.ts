@@ -117,14 +117,13 @@ const twilioWebhooks: FastifyPluginAsync<WebhookConfig> = async (app, { publicBa
     request.body = formObject(pairs);
   };
   const schema = { tags: ['webhooks'], security: [], consumes: [FORM], headers: TwilioSignatureHeader };
+  /** What both Twilio webhooks share: no API key, a form body of bounded size, Twilio's signature. */
+  const signedByTwilio = { config: { public: true }, bodyLimit: TWILIO_BODY_LIMIT, onRequest, preValidation };
 
   app.post(
     WEBHOOK_PATHS.twilioStatus,
     {
-      config: { public: true },
-      bodyLimit: TWILIO_BODY_LIMIT,
-      onRequest,
-      preValidation,
+      ...signedByTwilio,
       schema: {
         ...schema,
         summary: 'Twilio status callback: the receipt of a message',
@@ -143,10 +142,7 @@ const twilioWebhooks: FastifyPluginAsync<WebhookConfig> = async (app, { publicBa
   app.post(
     WEBHOOK_PATHS.twilioInbound,
     {
-      config: { public: true },
-      bodyLimit: TWILIO_BODY_LIMIT,
-      onRequest,
-      preValidation,
+      ...signedByTwilio,
       schema: {
         ...schema,
         summary: "Twilio's incoming-message webhook",

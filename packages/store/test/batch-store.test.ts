@@ -157,6 +157,15 @@ describe('batch counts follow every transition', () => {
     expect((await scheduler.batches.summary('acme', batchId))!.total).toBe(6);
   });
 
+  it('a batch DELETE cancels each scheduled message as a DELETE of it would: cancelReason api', async () => {
+    const { scheduler } = ctx;
+    const { batchId, ids } = await scheduleBatch(scheduler, 'reasons', items(3));
+    expect(await scheduler.cancelBatch('reasons', batchId, Date.now())).toBe(3);
+    for (const id of ids) {
+      expect(await scheduler.store.get('reasons', id)).toMatchObject({ status: 'canceled', cancelReason: 'api', canceledAt: expect.any(String), version: 2 });
+    }
+  });
+
   it('the counts go after the retention once every message of the batch is final, and stay while one is scheduled again', async () => {
     const { scheduler, redis, keys } = ctx;
     const { batchId, ids } = await scheduleBatch(scheduler, 'acme', items(2, { sendAt: Date.now() - 1000 }));

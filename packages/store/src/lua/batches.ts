@@ -66,11 +66,7 @@ local reply = { #ids }
 for i, id in ipairs(ids) do
   local rec = recs[i]
   if rec and rec.status == 'scheduled' then
-    rec.canceledAt = now
-    touch(rec)
-    move(rec, 'canceled')
-    count('canceled', rec.channel)
-    save(base .. ':m:' .. id, rec, 'messageDeleted')
+    cancel(base .. ':m:' .. id, rec, 'api')
     reply[#reply + 1] = id
   else
     -- names no scheduled message (the index is kept with the records, so this is only a guard)

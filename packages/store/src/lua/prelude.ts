@@ -135,16 +135,19 @@ local function suppressed(tenant, channel, recipient)
   return nil
 end
 
+-- scheduled → canceled, saying why: 'api' (a DELETE of it or of its batch) or 'opted_out'
+local function cancel(key, rec, reason)
+  rec.canceledAt = now
+  rec.cancelReason = reason
+  touch(rec)
+  move(rec, 'canceled')
+  count('canceled', rec.channel)
+  return save(key, rec, 'messageDeleted')
+end
+
 -- a message whose recipient opted out: canceled while scheduled, failed when already sending
 local function stop_opted_out(key, rec)
-  if rec.status == 'scheduled' then
-    rec.canceledAt = now
-    rec.cancelReason = 'opted_out'
-    touch(rec)
-    move(rec, 'canceled')
-    count('canceled', rec.channel)
-    return save(key, rec, 'messageDeleted')
-  end
+  if rec.status == 'scheduled' then return cancel(key, rec, 'opted_out') end
   rec.failedAt = now
   rec.lastError = 'RECIPIENT_OPTED_OUT: the recipient opted out of this channel; not sent again'
   rec.nextAttemptAt = nil

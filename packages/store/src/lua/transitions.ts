@@ -62,12 +62,7 @@ export const cancelMessage = transition(`
 local rec = load(KEYS[1])
 if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
 if rec.status ~= 'scheduled' then return {'not_scheduled', rec.status} end
-rec.canceledAt = now
-rec.cancelReason = 'api'
-touch(rec)
-move(rec, 'canceled')
-count('canceled', rec.channel)
-return {'ok', save(KEYS[1], rec, 'messageDeleted')}
+return {'ok', cancel(KEYS[1], rec, 'api')}
 `);
 
 /**

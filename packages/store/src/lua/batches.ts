@@ -22,7 +22,7 @@ local function refusal(rec, scheduled)
 end
 
 local outcomes, scheduled = {}, 0
-if #recs > 0 then scheduled = rcall('ZCARD', base .. ':t:' .. recs[1].tenant .. ':scheduled') end
+if #recs > 0 then scheduled = scheduled_count(recs[1].tenant) end
 for i, rec in ipairs(recs) do
   local why = refusal(rec, scheduled)
   outcomes[i] = why or 'ok'
@@ -47,8 +47,7 @@ if accepted > 0 then
   rcall('HINCRBY', KEYS[1], 'scheduled', accepted)
   rcall('PERSIST', KEYS[1])
 else
-  local live = rcall('HMGET', KEYS[1], 'scheduled', 'sending')
-  if (tonumber(live[1]) or 0) + (tonumber(live[2]) or 0) <= 0 then rcall('PEXPIRE', KEYS[1], retention) end
+  expire_if_idle(KEYS[1])
 end
 return outcomes
 `);

@@ -75,15 +75,20 @@ local function index(rec)
   if set then rcall('ZADD', set, score, rec.id) end
 end
 
--- a batch's counts follow its messages' changes of status; once none of the partition's is
--- scheduled or sending, the counts go after the retention, as the final records do
+-- a batch's counts in the partition go after the retention, as the final records do, once none
+-- of its messages there is scheduled or sending
+local function expire_if_idle(key)
+  local live = rcall('HMGET', key, 'scheduled', 'sending')
+  if (tonumber(live[1]) or 0) + (tonumber(live[2]) or 0) <= 0 then rcall('PEXPIRE', key, retention) end
+end
+
+-- a batch's counts follow its messages' changes of status
 local function tally(rec, from, to)
   local key = batch_key(rec)
   rcall('HINCRBY', key, from, -1)
   rcall('HINCRBY', key, to, 1)
   if FINAL[to] then
-    local live = rcall('HMGET', key, 'scheduled', 'sending')
-    if (tonumber(live[1]) or 0) + (tonumber(live[2]) or 0) <= 0 then rcall('PEXPIRE', key, retention) end
+    expire_if_idle(key)
   elseif FINAL[from] then
     rcall('PERSIST', key)
   end
@@ -98,6 +103,15 @@ local function move(rec, status)
   rec.status = status
   index(rec)
   if rec.batchId then tally(rec, from, status) end
+end
+
+-- the tenant's scheduled messages in this partition, which its cap (MAX_SCHEDULED_PER_TENANT) limits
+local function scheduled_count(tenant)
+  return rcall('ZCARD', base .. ':t:' .. tenant .. ':scheduled')
+end
+
+local function at_cap(tenant, cap)
+  return scheduled_count(tenant) >= tonumber(cap)
 end
 
 local function touch(rec)

@@ -16,7 +16,7 @@ if rcall('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 local rec = cjson.decode(ARGV[6])
 local optedOut = suppressed(rec.tenant, rec.channel, rec.recipient)
 if optedOut then return {'opted_out', optedOut} end
-if rcall('ZCARD', base .. ':t:' .. rec.tenant .. ':scheduled') >= tonumber(ARGV[5]) then return {'quota'} end
+if at_cap(rec.tenant, ARGV[5]) then return {'quota'} end
 rcall('SET', KEYS[1], ARGV[6])
 index(rec)
 count('scheduled', rec.channel)
@@ -174,7 +174,7 @@ if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
 if rec.status ~= 'failed' then return {'not_failed', rec.status} end
 local optedOut = suppressed(rec.tenant, rec.channel, rec.recipient)
 if optedOut then return {'opted_out', optedOut} end
-if rcall('ZCARD', base .. ':t:' .. rec.tenant .. ':scheduled') >= tonumber(ARGV[6]) then return {'quota'} end
+if at_cap(rec.tenant, ARGV[6]) then return {'quota'} end
 rec.sendAt = now
 rec.attempts = '0'
 rec.failedAt = nil

@@ -1,4 +1,22 @@
 /**
+ * Lua: `rank_of(key, score, id, inclusive)`, the number of the sorted set's members ordered
+ * before the boundary (score, id), with the boundary itself when inclusive. Uses the script's
+ * `rcall`.
+ */
+export const RANK_OF = `
+local function rank_of(key, score, id, inclusive)
+  local lo = rcall('ZCOUNT', key, '-inf', '(' .. score)
+  local hi = rcall('ZCOUNT', key, '-inf', score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local m = rcall('ZRANGE', key, mid, mid)[1]
+    if m < id or (inclusive and m == id) then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+`;
+
+/**
  * One page of an index, from a (score, id) boundary, in either direction, without scanning:
  * the boundary's rank is found by ZCOUNT (O(log n)) plus a binary search among the members that
  * share its score (O(log n) steps of O(log n)): O(log² n) at worst.
@@ -13,26 +31,15 @@ local cscore, cid, minS, maxS, channel, receipt = ARGV[4], ARGV[5], ARGV[6], ARG
 local rcall = redis.call
 local SCAN_CAP = 5000
 
--- number of members ordered before the boundary (score, id); inclusive also counts the boundary
-local function rank_of(score, id, inclusive)
-  local lo = rcall('ZCOUNT', key, '-inf', '(' .. score)
-  local hi = rcall('ZCOUNT', key, '-inf', score)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    local m = rcall('ZRANGE', key, mid, mid)[1]
-    if m < id or (inclusive and m == id) then lo = mid + 1 else hi = mid end
-  end
-  return lo
-end
-
+${RANK_OF}
 local pos, stop
 if dir == 'asc' then
   pos = rcall('ZCOUNT', key, '-inf', '(' .. minS)
-  if cscore ~= '' then pos = math.max(pos, rank_of(cscore, cid, true)) end
+  if cscore ~= '' then pos = math.max(pos, rank_of(key, cscore, cid, true)) end
   stop = rcall('ZCOUNT', key, '-inf', maxS) - 1
 else
   pos = rcall('ZCOUNT', key, '-inf', maxS) - 1
-  if cscore ~= '' then pos = math.min(pos, rank_of(cscore, cid, false) - 1) end
+  if cscore ~= '' then pos = math.min(pos, rank_of(key, cscore, cid, false) - 1) end
   stop = rcall('ZCOUNT', key, '-inf', '(' .. minS)
 end
 

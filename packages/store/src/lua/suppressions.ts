@@ -1,3 +1,4 @@
+import { RANK_OF } from './list-page.js';
 import { transition } from './prelude.js';
 
 /**
@@ -102,24 +103,13 @@ local member = channel .. ':' .. digits
 local stored = tonumber(rcall('HGET', KEYS[1], member) or '0')
 local newer = seq > math.abs(stored)
 local active = (newer and on) or (not newer and stored > 0)
-
--- members ordered at or before the boundary (score, id)
-local function rank_after(key, score, id)
-  local lo = rcall('ZCOUNT', key, '-inf', '(' .. score)
-  local hi = rcall('ZCOUNT', key, '-inf', score)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if rcall('ZRANGE', key, mid, mid)[1] <= id then lo = mid + 1 else hi = mid end
-  end
-  return lo
-end
-
+${RANK_OF}
 local found, more, bscore, bid = {}, 0, '', ''
 if active then
   local index = base .. ':rcpt:' .. member
   if tenant ~= '' then index = base .. ':t:' .. tenant .. ':scheduled:r:' .. digits end
   local pos = 0
-  if cscore ~= '' then pos = rank_after(index, cscore, cid) end
+  if cscore ~= '' then pos = rank_of(index, cscore, cid, true) end
   local page = rcall('ZRANGE', index, pos, pos + limit - 1, 'WITHSCORES')
   for i = 1, #page, 2 do
     local id = page[i]

@@ -5,6 +5,7 @@ import type { Keyspace } from './keys.js';
 import type { StoredFields } from './record.js';
 import { defineScripts, type RedisClient } from './redis.js';
 import { cancelBatch, scheduleBatch } from './lua/batches.js';
+import { transitionArgs } from './lua/prelude.js';
 
 /**
  * Why a batch item was not scheduled: `quota`, `exists` and `opted_out:<deployment|tenant>` as a
@@ -60,7 +61,7 @@ export class BatchStore {
     defineScripts(redis, { scheduleBatch, cancelBatch });
     this.redis = redis as RedisClient & Commands;
     this.keys = keyspace;
-    this.common = [String(eventsMaxLen), Math.max(1, Math.round(retentionMs))];
+    this.common = transitionArgs(eventsMaxLen, retentionMs);
   }
 
   /**

@@ -8,6 +8,7 @@ import { encodeCursor, type Boundary } from './cursor.js';
 import { defineScripts, type RedisClient } from './redis.js';
 import * as transitions from './lua/transitions.js';
 import { listPage } from './lua/list-page.js';
+import { transitionArgs } from './lua/prelude.js';
 import { smsFieldsOf, type SmsFields } from './sms-fields.js';
 
 export interface NewMessage {
@@ -108,7 +109,7 @@ export class MessageStore {
     defineScripts(redis, { ...transitions, listPage });
     this.redis = redis as RedisClient & ScriptCommands;
     this.keys = keyspace;
-    this.common = [String(eventsMaxLen), Math.max(1, Math.round(retentionMs))];
+    this.common = transitionArgs(eventsMaxLen, retentionMs);
   }
 
   newMessageId(now = Date.now()): string {

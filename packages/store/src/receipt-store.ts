@@ -4,6 +4,7 @@ import type { MsHistogram } from './fleet-stats.js';
 import { defineScripts, type RedisClient } from './redis.js';
 import { parseStored, toRecord, type StoredFields } from './record.js';
 import { RECEIPT_LATENCY_BUCKETS_MS, recordReceipt, takeDueLookups } from './lua/receipts.js';
+import { transitionArgs } from './lua/prelude.js';
 
 /** What a provider reported about a message it accepted. */
 export interface ProviderReceipt {
@@ -75,7 +76,7 @@ export class ReceiptStore {
   ) {
     defineScripts(redis, { recordReceipt, takeDueLookups });
     this.redis = redis as RedisClient & Commands;
-    this.common = [String(eventsMaxLen), Math.max(1, Math.round(retentionMs))];
+    this.common = transitionArgs(eventsMaxLen, retentionMs);
   }
 
   /**

@@ -78,12 +78,13 @@ export class Scheduler {
     private readonly writes: RedisClient,
     options: SchedulerOptions,
   ) {
-    this.store = new MessageStore(redis, options);
-    this.batches = new BatchStore(redis, { ...options, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS });
+    const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.store = new MessageStore(redis, { ...options, retentionMs });
+    this.batches = new BatchStore(redis, { ...options, retentionMs });
     this.deliveries = new DeliveryQueues(options.keyspace, redis);
-    this.callbacks = new CallbackQueues(options.keyspace, redis, options.retentionMs ?? DEFAULT_RETENTION_MS);
-    this.suppressions = new Suppressions(redis, { ...options, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS, deliveries: this.deliveries });
-    this.receipts = new ReceiptStore(redis, options.keyspace, { eventsMaxLen: options.eventsMaxLen, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS });
+    this.callbacks = new CallbackQueues(options.keyspace, redis, retentionMs);
+    this.suppressions = new Suppressions(redis, { ...options, retentionMs, deliveries: this.deliveries });
+    this.receipts = new ReceiptStore(redis, options.keyspace, { eventsMaxLen: options.eventsMaxLen, retentionMs });
     this.cap = options.maxScheduledPerTenant ?? Number.MAX_SAFE_INTEGER;
     this.partitions = options.keyspace.partitions;
   }

@@ -10,6 +10,7 @@ import type { DeliveryQueues } from './delivery-queues.js';
 import type { Keyspace } from './keys.js';
 import { defineScripts, type RedisClient } from './redis.js';
 import { applySuppression, reassertSuppression, recordSuppression } from './lua/suppressions.js';
+import { transitionArgs } from './lua/prelude.js';
 
 /** Who is suppressed: a recipient on a channel, on one tenant's list or (no tenant) the deployment's. */
 export interface SuppressionTarget {
@@ -74,7 +75,7 @@ export class Suppressions {
     defineScripts(redis, { recordSuppression, reassertSuppression, applySuppression });
     this.redis = redis as RedisClient & Commands;
     this.keys = keyspace;
-    this.common = [String(eventsMaxLen), Math.max(1, Math.round(retentionMs))];
+    this.common = transitionArgs(eventsMaxLen, retentionMs);
     this.deliveries = deliveries;
   }
 

@@ -12,6 +12,11 @@
  * (a value Lua cannot decode) or is refused (OOM is only ever raised at a script's first write)
  * changes nothing.
  */
+/** ARGV[3] and ARGV[4] of every transition: the feed's max length and the retention (whole ms, at least 1). */
+export function transitionArgs(eventsMaxLen: number, retentionMs: number): [string, number] {
+  return [String(eventsMaxLen), Math.max(1, Math.round(retentionMs))];
+}
+
 export const PRELUDE = `
 local rcall = redis.call
 local base, now, maxlen, retention = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])

@@ -13,6 +13,16 @@ export interface MsHistogram {
   sumMs: number;
 }
 
+/** A hash every partition keeps (counters, histogram buckets), each field summed over the partitions. */
+export async function sumPartitionHashes(redis: RedisClient, keys: Keyspace, key: (tag: string) => string): Promise<Map<string, number>> {
+  const hashes = await Promise.all(keys.allTags().map((tag) => redis.hgetall(key(tag))));
+  const totals = new Map<string, number>();
+  for (const hash of hashes) {
+    for (const [field, value] of Object.entries(hash)) totals.set(field, (totals.get(field) ?? 0) + Number(value));
+  }
+  return totals;
+}
+
 /**
  * The figures every transition script keeps per partition (outcome counters, lateness
  * histogram), read and summed for /metrics: the same totals on any API instance.
@@ -24,32 +34,22 @@ export class FleetStats {
   ) {}
 
   /** Scheduled, delivered, failed, canceled, retried and throttled counts by channel. */
-  async outcomeCounts(): Promise<OutcomeCounts> {
-    const totals: OutcomeCounts = new Map();
-    for (const hash of await this.perPartition((tag) => this.keys.stats(tag))) {
-      for (const [field, value] of Object.entries(hash)) totals.set(field, (totals.get(field) ?? 0) + Number(value));
-    }
-    return totals;
+  outcomeCounts(): Promise<OutcomeCounts> {
+    return sumPartitionHashes(this.redis, this.keys, (tag) => this.keys.stats(tag));
   }
 
   /** How late deliveries reached their provider. */
   async latenessHistogram(): Promise<MsHistogram> {
     const histogram: MsHistogram = { buckets: new Map(), count: 0, sumMs: 0 };
     for (const le of [...LATENESS_BUCKETS_MS, Infinity]) histogram.buckets.set(le, 0);
-    for (const hash of await this.perPartition((tag) => this.keys.lateness(tag))) {
-      for (const [field, value] of Object.entries(hash)) {
-        if (field === 'sum') histogram.sumMs += Number(value);
-        else if (field.startsWith('le:')) {
-          const le = field === 'le:inf' ? Infinity : Number(field.slice(3));
-          histogram.buckets.set(le, (histogram.buckets.get(le) ?? 0) + Number(value));
-          histogram.count += Number(value);
-        }
+    for (const [field, value] of await sumPartitionHashes(this.redis, this.keys, (tag) => this.keys.lateness(tag))) {
+      if (field === 'sum') histogram.sumMs += value;
+      else if (field.startsWith('le:')) {
+        const le = field === 'le:inf' ? Infinity : Number(field.slice(3));
+        histogram.buckets.set(le, (histogram.buckets.get(le) ?? 0) + value);
+        histogram.count += value;
       }
     }
     return histogram;
-  }
-
-  private perPartition(key: (tag: string) => string): Promise<Record<string, string>[]> {
-    return Promise.all(this.keys.allTags().map((tag) => this.redis.hgetall(key(tag))));
   }
 }

@@ -1,6 +1,6 @@
 import { MESSAGE_ID_PATTERN, RECEIPT_STATUSES, type MessageRecord, type ReceiptStatus } from '@punctual/shared';
 import type { Keyspace } from './keys.js';
-import type { MsHistogram } from './fleet-stats.js';
+import { sumPartitionHashes, type MsHistogram } from './fleet-stats.js';
 import { defineScripts, type RedisClient } from './redis.js';
 import { parseStored, toRecord, type StoredFields } from './record.js';
 import { RECEIPT_LATENCY_BUCKETS_MS, recordReceipt, takeDueLookups } from './lua/receipts.js';
@@ -136,12 +136,8 @@ export class ReceiptStore {
   }
 
   /** Receipts recorded fleet-wide: `<status>:<channel>` → count. */
-  async counts(): Promise<Map<string, number>> {
-    const totals = new Map<string, number>();
-    for (const hash of await this.perPartition((tag) => receiptKeys(tag).counts)) {
-      for (const [field, value] of Object.entries(hash)) totals.set(field, (totals.get(field) ?? 0) + Number(value));
-    }
-    return totals;
+  counts(): Promise<Map<string, number>> {
+    return sumPartitionHashes(this.redis, this.keys, (tag) => receiptKeys(tag).counts);
   }
 
   /** The acceptance → receipt histogram of each receipt status, fleet-wide. */
@@ -151,17 +147,15 @@ export class ReceiptStore {
       const buckets = new Map<number, number>([...RECEIPT_LATENCY_BUCKETS_MS, Infinity].map((le) => [le, 0]));
       histograms.set(status, { buckets, count: 0, sumMs: 0 });
     }
-    for (const hash of await this.perPartition((tag) => receiptKeys(tag).latency)) {
-      for (const [field, value] of Object.entries(hash)) {
-        const [status, kind, le] = field.split(':') as [ReceiptStatus, string, string?];
-        const histogram = histograms.get(status);
-        if (!histogram) continue;
-        if (kind === 'count') histogram.count += Number(value);
-        else if (kind === 'sum') histogram.sumMs += Number(value);
-        else {
-          const bound = le === 'inf' ? Infinity : Number(le);
-          histogram.buckets.set(bound, (histogram.buckets.get(bound) ?? 0) + Number(value));
-        }
+    for (const [field, value] of await sumPartitionHashes(this.redis, this.keys, (tag) => receiptKeys(tag).latency)) {
+      const [status, kind, le] = field.split(':') as [ReceiptStatus, string, string?];
+      const histogram = histograms.get(status);
+      if (!histogram) continue;
+      if (kind === 'count') histogram.count += value;
+      else if (kind === 'sum') histogram.sumMs += value;
+      else {
+        const bound = le === 'inf' ? Infinity : Number(le);
+        histogram.buckets.set(bound, (histogram.buckets.get(bound) ?? 0) + value);
       }
     }
     return histograms;
@@ -184,9 +178,5 @@ export class ReceiptStore {
     if (outcome !== 'applied') return { outcome: outcome as 'duplicate' | 'ignored' | 'parked' | 'unknown' };
     const fields = parseStored(json!);
     return { outcome: 'applied', tenant: fields.tenant!, record: toRecord(fields) };
-  }
-
-  private perPartition(key: (tag: string) => string): Promise<Record<string, string>[]> {
-    return Promise.all(this.keys.allTags().map((tag) => this.redis.hgetall(key(tag))));
   }
 }

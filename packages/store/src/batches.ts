@@ -71,7 +71,7 @@ export class BatchStore {
   scheduleIn(tx: ChainableCommander, tag: string, tenant: string, batchId: string, items: StoredFields[], cap: number, now: number): void {
     const key = this.keys.batch(tag, tenant, batchId);
     const records = items.map((fields) => JSON.stringify(fields));
-    (tx as unknown as Record<string, (...args: (string | number)[]) => void>).scheduleBatch!(key, tag, now, ...this.common, cap, now, ...records);
+    (tx as unknown as Record<string, (...args: (string | number)[]) => void>).scheduleBatch!(key, tag, now, ...this.common, cap, ...records);
   }
 
   static scheduleOutcomes(reply: unknown): ('ok' | BatchRefusal)[] {

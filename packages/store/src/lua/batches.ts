@@ -2,13 +2,13 @@ import { transition } from './prelude.js';
 
 /**
  * A batch's messages in one partition, all in one call (POST /scheduled/batch makes one per
- * partition). KEYS[1]: the batch's counts in the partition. ARGV[5]: the tenant's cap,
- * ARGV[6]: the batch's createdAt, ARGV[7…]: the records' JSON, in item order. Each item is
- * checked as a single new message would be, in order (the cap counts the items accepted before
- * it), and every check runs before the first write. Reply: per item, `ok` or why it was refused.
+ * partition). KEYS[1]: the batch's counts in the partition (its createdAt is ARGV[2], now).
+ * ARGV[5]: the tenant's cap, ARGV[6…]: the records' JSON, in item order. Each item is checked as
+ * a single new message would be, in order (the cap counts the items accepted before it), and
+ * every check runs before the first write. Reply: per item, `ok` or why it was refused.
  */
 export const scheduleBatch = transition(`
-local cap, first = tonumber(ARGV[5]), 7
+local cap, first = tonumber(ARGV[5]), 6
 local recs = {}
 for i = first, #ARGV do recs[#recs + 1] = cjson.decode(ARGV[i]) end
 
@@ -41,7 +41,7 @@ for i, rec in ipairs(recs) do
   end
 end
 for channel, n in pairs(per_channel) do rcall('HINCRBY', base .. ':stats', 'scheduled:' .. channel, n) end
-rcall('HSETNX', KEYS[1], 'createdAt', ARGV[6])
+rcall('HSETNX', KEYS[1], 'createdAt', now)
 if accepted > 0 then
   rcall('HINCRBY', KEYS[1], 'total', accepted)
   rcall('HINCRBY', KEYS[1], 'scheduled', accepted)

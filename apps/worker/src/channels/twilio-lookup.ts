@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { TwilioConfig } from '../config.js';
 import { get, networkErrorText, type HttpAnswer } from '../http-client.js';
 import { parseJson } from './provider-http.js';
-import { twilioAuthHeader } from './twilio.js';
+import { twilioAuthHeader, twilioMessagesUrl } from './twilio.js';
 
 /**
  * What Twilio's Message resource says: `found` (its status, error code and last update),
@@ -18,7 +18,7 @@ export type TwilioLookup =
  * the way Twilio's guide tracks a message without status callbacks.
  */
 export function createTwilioLookup(config: TwilioConfig, dispatcher: Dispatcher, timeoutMs: number) {
-  const base = `${config.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Messages/`;
+  const base = `${twilioMessagesUrl(config)}/`;
   const headers = { authorization: twilioAuthHeader(config), accept: 'application/json' };
   return async function lookUp(sid: string): Promise<TwilioLookup> {
     let answer: HttpAnswer;

@@ -38,11 +38,22 @@ export class RequestTimeout extends Error {
   override name = 'RequestTimeout';
 }
 
+/** GETs; see `post`. */
+export function get(
+  dispatcher: Dispatcher,
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  maxBytes = MAX_ANSWER_BYTES,
+): Promise<HttpAnswer> {
+  return exchange(dispatcher, url, { method: 'GET', headers }, timeoutMs, maxBytes);
+}
+
 /**
  * POSTs a body and reads the answer within `timeoutMs`, or throws. At most `maxBytes` of the
  * answer are read: the connection is dropped past that, so a huge or endless body costs nothing.
  */
-export async function post(
+export function post(
   dispatcher: Dispatcher,
   url: string,
   headers: Record<string, string>,
@@ -50,9 +61,19 @@ export async function post(
   timeoutMs: number,
   maxBytes = MAX_ANSWER_BYTES,
 ): Promise<HttpAnswer> {
+  return exchange(dispatcher, url, { method: 'POST', headers, body }, timeoutMs, maxBytes);
+}
+
+async function exchange(
+  dispatcher: Dispatcher,
+  url: string,
+  init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<HttpAnswer> {
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const response = await request(url, { method: 'POST', headers, body, dispatcher, signal });
+    const response = await request(url, { ...init, dispatcher, signal });
     const { text, truncated } = await readCapped(response.body, maxBytes);
     return { status: response.statusCode, headers: response.headers, body: text, truncated };
   } catch (err) {

@@ -11,7 +11,7 @@ export function startSuppressionRepair(suppressions: Suppressions, log: Logger, 
     const repaired = await suppressions.repair(Date.now());
     if (repaired > 0) log.warn({ repaired }, 'unfinished suppression changes applied to every partition');
   };
-  // a Redis error quotes the command's arguments, recipients among them: its message only
-  const onError = (err: unknown) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'suppression repair failed; trying again later');
+  // the worker's log (withSafeErrors) drops a Redis error's command arguments and redacts numbers
+  const onError = (err: unknown) => log.warn({ err }, 'suppression repair failed; trying again later');
   return runPeriodically(repair, intervalMs, onError);
 }

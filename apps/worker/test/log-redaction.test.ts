@@ -114,7 +114,8 @@ describe("the worker's logs through failures that quote a number and a message",
       },
     };
     const sms = createChannelRegistry(loadConfig(twilioEnv(twilio.url)), agent).get('sms')!;
-    worker = await startTestWorker(prefix, { CALLBACK_ALLOW_PRIVATE: 'true', CALLBACK_TIMEOUT_MS: '2000' }, {
+    // suppression repair runs this often: the second test waits for a failed run
+    worker = await startTestWorker(prefix, { CALLBACK_ALLOW_PRIVATE: 'true', CALLBACK_TIMEOUT_MS: '2000', RECONCILE_INTERVAL_MS: '500' }, {
       channels: new Map<Channel, ChannelProvider>([['sms', sms], ['whatsapp', clobbering]]),
       log: captured.log,
     });
@@ -148,6 +149,21 @@ describe("the worker's logs through failures that quote a number and a message",
     expect(await line('callback will be retried')).toMatchObject({ error: 'callback answered HTTP 500' });
     // the clobbered record cannot be decoded: the deliver script's error, with its arguments dropped
     expect(await line('delivery job failed unexpectedly')).toMatchObject({ err: { type: 'ReplyError', message: expect.stringMatching(/^ERR .*invalid token/) } });
+    for (const text of captured.raw) {
+      expect(text).not.toContain(NUMBER);
+      expect(text).not.toContain(BODY.slice(0, 15));
+    }
+  });
+
+  it('never carries the recipient when storing a provider opt-out, or repairing suppressions, fails in Redis', async () => {
+    // a journal of the wrong type fails every suppression change, its arguments holding the recipient
+    await redis.set(keyspace.suppressionJournal(), 'clobbered');
+    twilio.respondWith(() => twilioError(400, 21610, 'Attempt to send to unsubscribed recipient'));
+    await messages.schedule({ recipient: NUMBER, message: BODY, channel: 'sms' });
+
+    const redisError = { err: { type: 'ReplyError', message: expect.stringMatching(/^WRONGTYPE/) } };
+    expect(await line('provider reports the recipient unsubscribed, but the opt-out was not stored')).toMatchObject(redisError);
+    expect(await line('suppression repair failed; trying again later')).toMatchObject(redisError);
     for (const text of captured.raw) {
       expect(text).not.toContain(NUMBER);
       expect(text).not.toContain(BODY.slice(0, 15));

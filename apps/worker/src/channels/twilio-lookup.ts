@@ -1,6 +1,8 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { TwilioConfig } from '../config.js';
-import { networkErrorText } from '../http-client.js';
+import { get, networkErrorText, type HttpAnswer } from '../http-client.js';
+import { parseJson } from './provider-http.js';
+import { twilioAuthHeader, twilioMessagesUrl } from './twilio.js';
 
 /**
  * What Twilio's Message resource says: `found` (its status, error code and last update),
@@ -11,34 +13,27 @@ export type TwilioLookup =
   | { outcome: 'found'; status: string; errorCode?: string; at?: number }
   | { outcome: 'gone' | 'rateLimited' | 'unavailable' | 'refused'; reason: string };
 
-/** A Message resource is about 2 KB: an answer past this is not one. */
-const MAX_ANSWER_BYTES = 64 * 1024;
-
 /**
  * `GET {TWILIO_BASE_URL}/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json` with HTTP Basic,
  * the way Twilio's guide tracks a message without status callbacks.
  */
 export function createTwilioLookup(config: TwilioConfig, dispatcher: Dispatcher, timeoutMs: number) {
-  const base = `${config.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Messages/`;
-  const headers = {
-    authorization: `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`).toString('base64')}`,
-    accept: 'application/json',
-  };
+  const base = `${twilioMessagesUrl(config)}/`;
+  const headers = { authorization: twilioAuthHeader(config), accept: 'application/json' };
   return async function lookUp(sid: string): Promise<TwilioLookup> {
-    let status: number;
-    let text: string;
+    let answer: HttpAnswer;
     try {
-      const response = await request(`${base}${encodeURIComponent(sid)}.json`, { method: 'GET', headers, dispatcher, signal: AbortSignal.timeout(timeoutMs) });
-      status = response.statusCode;
-      text = await readCapped(response.body);
+      answer = await get(dispatcher, `${base}${encodeURIComponent(sid)}.json`, headers, timeoutMs);
     } catch (err) {
       return { outcome: 'unavailable', reason: networkErrorText(err) };
     }
+    const { status } = answer;
     if (status === 429) return { outcome: 'rateLimited', reason: 'HTTP 429' };
     if (status === 404) return { outcome: 'gone', reason: 'HTTP 404' };
     if (status >= 500 || status === 408) return { outcome: 'unavailable', reason: `HTTP ${status}` };
     if (status < 200 || status >= 300) return { outcome: 'refused', reason: `HTTP ${status}` };
-    const body = parse(text) as { status?: unknown; error_code?: unknown; date_updated?: unknown } | undefined;
+    // a Message resource is about 2 KB: a truncated answer is not one, even when its start parses
+    const body = (answer.truncated ? undefined : parseJson(answer.body)) as { status?: unknown; error_code?: unknown; date_updated?: unknown } | undefined;
     if (typeof body?.status !== 'string') return { outcome: 'unavailable', reason: `HTTP ${status} without a status` };
     const found: TwilioLookup = { outcome: 'found', status: body.status };
     if (typeof body.error_code === 'number' || (typeof body.error_code === 'string' && body.error_code !== '')) found.errorCode = String(body.error_code);
@@ -47,26 +42,4 @@ export function createTwilioLookup(config: TwilioConfig, dispatcher: Dispatcher,
     if (Number.isFinite(at)) found.at = at;
     return found;
   };
-}
-
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      return '';
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

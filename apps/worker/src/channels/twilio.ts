@@ -23,9 +23,9 @@ const CONTENT_SID = /^HX[0-9a-fA-F]{32}$/;
  * every send names our status webhook as its StatusCallback.
  */
 export function createTwilioProvider(config: TwilioConfig, channel: Channel, http: ProviderHttp): ChannelProvider {
-  const url = `${config.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Messages.json`;
+  const url = `${twilioMessagesUrl(config)}.json`;
   const headers = {
-    authorization: `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`).toString('base64')}`,
+    authorization: twilioAuthHeader(config),
     'content-type': 'application/x-www-form-urlencoded',
     accept: 'application/json',
   };
@@ -54,6 +54,16 @@ export function createTwilioProvider(config: TwilioConfig, channel: Channel, htt
       throw refusal(answer, { code: numberOrUndefined(body?.code), message: typeof body?.message === 'string' ? body.message : undefined }, TWILIO_CODES);
     },
   };
+}
+
+/** The account's Message resources: `…/Messages.json` to send, `…/Messages/{Sid}.json` for one. */
+export function twilioMessagesUrl({ baseUrl, accountSid }: Pick<TwilioConfig, 'baseUrl' | 'accountSid'>): string {
+  return `${baseUrl}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}/Messages`;
+}
+
+/** HTTP Basic with the account SID and auth token, as every Twilio REST call takes it. */
+export function twilioAuthHeader({ accountSid, authToken }: Pick<TwilioConfig, 'accountSid' | 'authToken'>): string {
+  return `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
 }
 
 function appendContent(form: URLSearchParams, message: OutboundMessage) {

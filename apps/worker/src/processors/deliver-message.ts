@@ -149,8 +149,8 @@ async function suppressUnsubscribed(record: MessageRecord, deps: DeliverDeps, lo
     const { canceled } = await deps.scheduler.suppressions.optOut({ channel: record.channel, recipient: record.recipient }, 'provider', Date.now());
     log.warn({ canceled }, 'provider reports the recipient unsubscribed: opted out of the channel for every tenant');
   } catch (err) {
-    // a Redis error quotes the command's arguments, the recipient among them: its message only
-    log.warn({ error: errorText(err) }, 'provider reports the recipient unsubscribed, but the opt-out was not stored');
+    // the worker's log (withSafeErrors) drops a Redis error's command arguments and redacts numbers
+    log.warn({ err }, 'provider reports the recipient unsubscribed, but the opt-out was not stored');
   }
 }
 

@@ -14,7 +14,7 @@ import {
   type BatchItemResult,
 } from '@punctual/shared';
 import { isWellFormedText, type BatchItem, type BatchRefusal } from '@punctual/store';
-import { BatchNotFound, InvalidField, RedisUnavailable, ScheduledLimitReached, recipientOptedOut } from '../errors.js';
+import { BatchNotFound, InvalidField, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorBody, errorResponses, refusalBody, validationBody, type ErrorBody } from '../error-body.js';
 import { toNewMessage } from '../message-input.js';
 import { bodyValidator } from '../validation.js';
@@ -32,32 +32,18 @@ function batchId(id: string): string {
 
 const NOT_FOUND = { 404: CloneType(ErrorResponse, { description: 'No such batch for this tenant (an unknown or malformed id)' }) };
 
-export interface BatchRoutesOptions {
-  /** MAX_SCHEDULED_PER_TENANT, named in an item's 429. */
-  maxScheduledPerTenant: number;
-}
-
 /**
  * Batches: many POST /scheduled bodies in one request, each checked and answered as a single
  * POST would be but written in one round trip per partition; the batch's counts by status; and
  * the cancel of whatever of it is still scheduled.
  */
-const batches: FastifyPluginAsyncTypebox<BatchRoutesOptions> = async (app, { maxScheduledPerTenant }) => {
+const batches: FastifyPluginAsyncTypebox = async (app) => {
   const validMessage = bodyValidator<CreateMessageBody>(CreateMessageBody);
 
-  /** The error a single POST of the item would have answered with, as its body. */
-  function refusal(reason: BatchRefusal): ErrorBody {
-    switch (reason) {
-      case 'quota':
-        return refusalBody(new ScheduledLimitReached(maxScheduledPerTenant))!;
-      case 'unavailable':
-        return refusalBody(new RedisUnavailable())!;
-      case 'opted_out:deployment':
-      case 'opted_out:tenant':
-        return refusalBody(recipientOptedOut(reason.slice('opted_out:'.length)))!;
-      default:
-        return errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error');
-    }
+  /** The error a single POST of the item would have answered with, as its body; `opted_out:tenant` says which list refused it. */
+  function refusal(refused: BatchRefusal): ErrorBody {
+    const [reason, detail] = refused.split(':') as [string, string | undefined];
+    return refusalBody(refusalError({ reason, detail }, app.scheduler.maxScheduledPerTenant)) ?? errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error');
   }
 
   /** An item as a single POST's body would be checked: its schema, then the rules the schema cannot say. */

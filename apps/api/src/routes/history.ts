@@ -1,16 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
-import { MessageNotFailed, MessageNotFound, ScheduledLimitReached, recipientOptedOut } from '../errors.js';
+import { MessageNotFound, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorResponses } from '../error-body.js';
 import { listOptions, messageId } from '../message-input.js';
 
-export interface HistoryRoutesOptions {
-  /** MAX_SCHEDULED_PER_TENANT: a retried message is scheduled again, within the cap. */
-  maxScheduledPerTenant: number;
-}
-
 /** Delivered, failed and canceled lists (newest first), any message by id, retry of a failure. */
-const history: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async (app, { maxScheduledPerTenant }) => {
+const history: FastifyPluginAsyncTypebox = async (app) => {
   for (const status of ['delivered', 'failed', 'canceled'] as const) {
     app.get(
       `/${status}`,
@@ -37,12 +32,8 @@ const history: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async (app, { m
     async (request, reply) => {
       const id = messageId(request.params.id);
       const result = await app.scheduler.retry(request.tenant, id, Date.now());
-      if (!result.ok) {
-        if (result.reason === 'not_found') throw new MessageNotFound(id);
-        if (result.reason === 'quota') throw new ScheduledLimitReached(maxScheduledPerTenant);
-        if (result.reason === 'opted_out') throw recipientOptedOut(result.detail);
-        throw new MessageNotFailed(id, result.detail);
-      }
+      // a retried message is scheduled again, within the tenant's cap
+      if (!result.ok) throw refusalError(result, app.scheduler.maxScheduledPerTenant, id);
       return reply.code(202).send({ success: true, data: result.record });
     },
   );

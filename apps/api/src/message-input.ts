@@ -9,7 +9,7 @@ import {
   type UpdateMessageBody,
 } from '@punctual/shared';
 import { decodeCursor, type ListOptions, type MessagePatch, type NewMessage } from '@punctual/store';
-import { BOTH_CONTENTS, InvalidCursor, InvalidField, MessageNotFound, NO_CONTENT, TEMPLATE_CHANNEL } from './errors.js';
+import { BOTH_CONTENTS, InvalidCursor, InvalidField, NO_CONTENT, TEMPLATE_CHANNEL } from './errors.js';
 import { askedTime, checkTimeRules, outOfQuietHours, sendTimePatch } from './send-time.js';
 
 /**
@@ -19,9 +19,9 @@ import { askedTime, checkTimeRules, outOfQuietHours, sendTimePatch } from './sen
 
 const ID = new RegExp(MESSAGE_ID_PATTERN);
 
-/** A malformed id names no message: 404, like an unknown one. */
-export function messageId(id: string): string {
-  if (!ID.test(id)) throw new MessageNotFound(id.slice(0, 64));
+/** A message's or a batch's id (they share a shape); a malformed one names nothing: `NotFound`, a 404 like an unknown one. */
+export function wellFormedId(id: string, NotFound: new (id: string) => Error): string {
+  if (!ID.test(id)) throw new NotFound(id.slice(0, 64));
   return id;
 }
 

@@ -9,26 +9,17 @@ import {
   CreateMessageBody,
   CreateMessageHeaders,
   ErrorResponse,
-  MESSAGE_ID_PATTERN,
   NoQuery,
   type BatchItemResult,
 } from '@punctual/shared';
 import { isWellFormedText, type BatchItem, type BatchRefusal } from '@punctual/store';
 import { BatchNotFound, InvalidField, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorBody, errorResponses, refusalBody, validationBody, type ErrorBody } from '../error-body.js';
-import { toNewMessage } from '../message-input.js';
+import { toNewMessage, wellFormedId } from '../message-input.js';
 import { bodyValidator } from '../validation.js';
 
 /** 1,000 items of up to ~4 KB each (a 4,096-character message, metadata, a callback URL). */
 export const BATCH_BODY_LIMIT = 4 * 1024 * 1024;
-
-const BATCH_ID = new RegExp(MESSAGE_ID_PATTERN);
-
-/** A malformed id names no batch: 404, like an unknown one. */
-function batchId(id: string): string {
-  if (!BATCH_ID.test(id)) throw new BatchNotFound(id.slice(0, 64));
-  return id;
-}
 
 const NOT_FOUND = { 404: CloneType(ErrorResponse, { description: 'No such batch for this tenant (an unknown or malformed id)' }) };
 
@@ -117,7 +108,7 @@ const batches: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const id = batchId(request.params.id);
+      const id = wellFormedId(request.params.id, BatchNotFound);
       const summary = await app.scheduler.batches.summary(request.tenant, id);
       if (!summary) throw new BatchNotFound(id);
       return summary;
@@ -136,7 +127,7 @@ const batches: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const id = batchId(request.params.id);
+      const id = wellFormedId(request.params.id, BatchNotFound);
       const canceled = await app.scheduler.cancelBatch(request.tenant, id, Date.now());
       if (canceled === null) throw new BatchNotFound(id);
       request.log.info({ batchId: id, canceled }, 'batch canceled');

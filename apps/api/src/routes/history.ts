@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
 import { MessageNotFound, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorResponses } from '../error-body.js';
-import { listOptions, messageId } from '../message-input.js';
+import { listOptions, wellFormedId } from '../message-input.js';
 
 /** Delivered, failed and canceled lists (newest first), any message by id, retry of a failure. */
 const history: FastifyPluginAsyncTypebox = async (app) => {
@@ -18,7 +18,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
     '/messages/:id',
     { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const record = await app.store.get(request.tenant, id);
       if (!record) throw new MessageNotFound(id);
       reply.header('etag', `"${record.version}"`);
@@ -30,7 +30,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
     '/failed/:id/retry',
     { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope, ...errorResponses(404, 409, 422, ...COMMON_ERRORS) } } },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const result = await app.scheduler.retry(request.tenant, id, Date.now());
       // a retried message is scheduled again, within the tenant's cap
       if (!result.ok) throw refusalError(result, app.scheduler.maxScheduledPerTenant, id);

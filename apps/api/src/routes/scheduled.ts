@@ -15,7 +15,7 @@ import {
 import type { MessageStore, ScheduleOutcome, Scheduler, Transition } from '@punctual/store';
 import { MessageNotFound, refusalError } from '../errors.js';
 import { bindLog } from '../logger.js';
-import { listOptions, messageId, toNewMessage, toPatch } from '../message-input.js';
+import { listOptions, toNewMessage, toPatch, wellFormedId } from '../message-input.js';
 import { needsStoredRules } from '../send-time.js';
 import { COMMON_ERRORS, errorResponses } from '../error-body.js';
 
@@ -101,7 +101,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
     '/scheduled/:id',
     { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const record = await app.store.get(request.tenant, id);
       if (!record) throw new MessageNotFound(id);
       reply.header('etag', `"${record.version}"`);
@@ -123,7 +123,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const now = Date.now();
       const record = accepted(id, await updateMessage(app, request.tenant, id, request.body, now, ifMatchVersion(request.headers['if-match'])));
       request.log.info('message updated');
@@ -136,7 +136,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
     '/scheduled/:id',
     { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       accepted(id, await app.scheduler.cancel(request.tenant, id, Date.now()));
       request.log.info('message canceled');
       return { success: true as const, id };

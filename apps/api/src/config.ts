@@ -92,7 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminApiKey: e.ADMIN_API_KEY,
     readyRequireWorkerMs: e.READY_REQUIRE_WORKER_MS,
     workerWindowMs: e.READY_REQUIRE_WORKER_MS || DEFAULT_WORKER_WINDOW_MS,
-    wsAllowedOrigins: originList(e.WS_ALLOWED_ORIGINS),
+    wsAllowedOrigins: parseOrigins(e.WS_ALLOWED_ORIGINS),
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     wsMaxClientsPerTenant: e.WS_MAX_CLIENTS_PER_TENANT,
@@ -105,7 +105,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: trustProxyOf(e.TRUST_PROXY),
     rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     maxScheduledPerTenant: e.MAX_SCHEDULED_PER_TENANT,
-    corsOrigins: parseOrigins(e.CORS_ORIGINS ?? ''),
+    corsOrigins: parseOrigins(e.CORS_ORIGINS, { cors: true }),
     webhooks: {
       publicBaseUrl: publicBaseUrl(e.PUBLIC_BASE_URL),
       twilioAuthToken: e.TWILIO_AUTH_TOKEN,
@@ -113,16 +113,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       whatsappVerifyToken: e.WHATSAPP_VERIFY_TOKEN,
     },
   };
-}
-
-/** Errors about origins name the entry by position: a configuration error never echoes a URL. */
-function originList(value: string | undefined): string[] {
-  const origins = (value ?? '').split(',').map((o) => o.trim().replace(/\/$/, '').toLowerCase()).filter(Boolean);
-  const bad = origins.findIndex((o) => !ORIGIN.test(o));
-  if (bad >= 0) {
-    throw new ConfigError(`Invalid configuration: WS_ALLOWED_ORIGINS entry ${bad + 1} is not an origin: use a comma list like https://app.example.com`);
-  }
-  return origins;
 }
 
 const TENANT = new RegExp(TENANT_PATTERN);
@@ -167,14 +157,24 @@ function readKeysFile(path: string): string {
   }
 }
 
-function parseOrigins(text: string): string[] {
-  const origins = text.split(',').map((o) => o.trim()).filter((o) => o !== '');
-  origins.forEach((origin, i) => {
-    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
-      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entry ${i + 1} must be * or scheme://host[:port]`);
-    }
-  });
-  return origins;
+/**
+ * A comma list of origins. `cors`: CORS_ORIGINS, which may be `*` and goes to @fastify/cors as
+ * written; otherwise WS_ALLOWED_ORIGINS, lowercased and without a trailing slash, as the feed
+ * compares them with the Origin header. Errors name the entry by position: a configuration error
+ * never echoes a URL.
+ */
+function parseOrigins(value: string | undefined, { cors = false } = {}): string[] {
+  const origins = (value ?? '')
+    .split(',')
+    .map((o) => (cors ? o.trim() : o.trim().replace(/\/$/, '').toLowerCase()))
+    .filter(Boolean);
+  const bad = origins.findIndex((o) => !ORIGIN.test(o) && !(cors && o === '*'));
+  if (bad < 0) return origins;
+  throw new ConfigError(
+    cors
+      ? `Invalid configuration: CORS_ORIGINS entry ${bad + 1} must be * or scheme://host[:port]`
+      : `Invalid configuration: WS_ALLOWED_ORIGINS entry ${bad + 1} is not an origin: use a comma list like https://app.example.com`,
+  );
 }
 
 function trustProxyOf(value: string | undefined): boolean | string {

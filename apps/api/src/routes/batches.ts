@@ -12,8 +12,8 @@ import {
   NoQuery,
   type BatchItemResult,
 } from '@punctual/shared';
-import { isWellFormedText, type BatchItem, type BatchRefusal } from '@punctual/store';
-import { BatchNotFound, InvalidField, refusalError } from '../errors.js';
+import type { BatchItem, BatchRefusal } from '@punctual/store';
+import { BatchNotFound, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorBody, errorResponses, refusalBody, validationBody, type ErrorBody } from '../error-body.js';
 import { toNewMessage, wellFormedId } from '../message-input.js';
 import { bodyValidator } from '../validation.js';
@@ -37,11 +37,13 @@ const batches: FastifyPluginAsyncTypebox = async (app) => {
     return refusalBody(refusalError({ reason, detail }, app.scheduler.maxScheduledPerTenant)) ?? errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error');
   }
 
-  /** An item as a single POST's body would be checked: its schema, then the rules the schema cannot say. */
+  /**
+   * An item as a single POST's body would be checked: its schema, then the rules the schema cannot
+   * say (its text is well-formed Unicode: the JSON parser refused the whole body otherwise).
+   */
   function readItem(item: unknown, now: number): { message: BatchItem['message'] } | { error: ErrorBody } {
     if (!validMessage(item)) return { error: validationBody('body', validMessage.errors ?? []) };
     try {
-      if (!isWellFormedText(item)) throw new InvalidField('/', 'holds text that is not well-formed Unicode (a lone UTF-16 surrogate)');
       return { message: toNewMessage(item, now) };
     } catch (err) {
       const body = refusalBody(err as Error);

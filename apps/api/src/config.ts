@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvBool, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, publicBaseUrl, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvBool, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, parseTenantPairs, publicBaseUrl, type CommonConfig } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -115,35 +115,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-const TENANT = new RegExp(TENANT_PATTERN);
-
 /**
- * `tenant:key` entries separated by commas or new lines; `#` starts a comment. Errors name the
- * entry by position, never by content: the content is a secret.
+ * `tenant:key` entries (see parseTenantPairs), each key kept as its sha256. A key given to two
+ * tenants is an error: a request presenting it could not be told apart.
  */
 export function parseApiKeys(text: string, source: string): StaticApiKey[] {
-  const entries = text
-    .split('\n')
-    .map((line) => line.replace(/(^|\s)#.*$/, ''))
-    .flatMap((line) => line.split(','))
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
-  const tenants = new Map<string, string>();
-  return entries.map((entry, i) => {
-    const colon = entry.indexOf(':');
-    const tenant = entry.slice(0, colon);
-    const key = entry.slice(colon + 1);
-    if (colon < 0 || !TENANT.test(tenant) || key === '' || /\s/.test(key)) {
-      throw new ConfigError(
-        `Invalid configuration: ${source} entry ${i + 1} must be tenant:key (tenant matching ${TENANT_PATTERN}, key without spaces)`,
-      );
-    }
-    const keyHash = hashApiKey(key);
-    const owner = tenants.get(keyHash);
+  const owners = new Map<string, string>();
+  return parseTenantPairs(text, source, `tenant:key (tenant matching ${TENANT_PATTERN}, key without spaces)`).map(({ tenant, secret, entry }) => {
+    const keyHash = hashApiKey(secret);
+    const owner = owners.get(keyHash);
     if (owner !== undefined && owner !== tenant) {
-      throw new ConfigError(`Invalid configuration: ${source} entry ${i + 1} gives tenant ${tenant} the key of tenant ${owner}`);
+      throw new ConfigError(`Invalid configuration: ${source} entry ${entry} gives tenant ${tenant} the key of tenant ${owner}`);
     }
-    tenants.set(keyHash, tenant);
+    owners.set(keyHash, tenant);
     return { tenant, keyHash };
   });
 }

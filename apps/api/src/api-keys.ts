@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { hashApiKey, type ApiKeyStore } from '@punctual/store';
 import type { StaticApiKey } from './config.js';
@@ -68,4 +69,18 @@ export function presentedKey(request: FastifyRequest): string | undefined {
     if (typeof token === 'string' && token !== '') return token;
   }
   return undefined;
+}
+
+/**
+ * The check of a presented token against one configured secret (ADMIN_API_KEY,
+ * WHATSAPP_VERIFY_TOKEN), whose sha256 is taken once: digests of one length compared in constant
+ * time, so neither the time nor a length difference says anything about the secret.
+ */
+export function secretCheck(secret: string): (presented: string | undefined) => boolean {
+  const expected = sha256(secret);
+  return (presented) => presented !== undefined && timingSafeEqual(sha256(presented), expected);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }

@@ -107,10 +107,10 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(metricsPlugin, { workerWindowMs: config.workerWindowMs });
 
   await app.register(healthRoutes, { readyRequireWorkerMs: config.readyRequireWorkerMs, workerWindowMs: config.workerWindowMs });
-  await app.register(scheduledRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
-  await app.register(historyRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
+  await app.register(scheduledRoutes);
+  await app.register(historyRoutes);
   await app.register(suppressionRoutes);
-  await app.register(batchRoutes, { maxScheduledPerTenant: config.maxScheduledPerTenant });
+  await app.register(batchRoutes);
   await app.register(metricsRoutes);
   await app.register(webhookRoutes, config.webhooks);
   await app.register(adminQueuesRoutes, { adminApiKey: config.adminApiKey });

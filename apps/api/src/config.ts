@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, EnvBool, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, publicBaseUrl, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, EnvBool, EnvInt, TENANT_PATTERN, commonConfig, parseEnv, parseTenantPairs, publicBaseUrl, type CommonConfig } from '@punctual/shared';
 import { hashApiKey } from '@punctual/store';
 
 const ApiEnv = Type.Object({
@@ -92,7 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminApiKey: e.ADMIN_API_KEY,
     readyRequireWorkerMs: e.READY_REQUIRE_WORKER_MS,
     workerWindowMs: e.READY_REQUIRE_WORKER_MS || DEFAULT_WORKER_WINDOW_MS,
-    wsAllowedOrigins: originList(e.WS_ALLOWED_ORIGINS),
+    wsAllowedOrigins: parseOrigins(e.WS_ALLOWED_ORIGINS),
     wsPingIntervalMs: e.WS_PING_INTERVAL_MS,
     wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     wsMaxClientsPerTenant: e.WS_MAX_CLIENTS_PER_TENANT,
@@ -105,7 +105,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: trustProxyOf(e.TRUST_PROXY),
     rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS },
     maxScheduledPerTenant: e.MAX_SCHEDULED_PER_TENANT,
-    corsOrigins: parseOrigins(e.CORS_ORIGINS ?? ''),
+    corsOrigins: parseOrigins(e.CORS_ORIGINS, { cors: true }),
     webhooks: {
       publicBaseUrl: publicBaseUrl(e.PUBLIC_BASE_URL),
       twilioAuthToken: e.TWILIO_AUTH_TOKEN,
@@ -115,45 +115,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-/** Errors about origins name the entry by position: a configuration error never echoes a URL. */
-function originList(value: string | undefined): string[] {
-  const origins = (value ?? '').split(',').map((o) => o.trim().replace(/\/$/, '').toLowerCase()).filter(Boolean);
-  const bad = origins.findIndex((o) => !ORIGIN.test(o));
-  if (bad >= 0) {
-    throw new ConfigError(`Invalid configuration: WS_ALLOWED_ORIGINS entry ${bad + 1} is not an origin: use a comma list like https://app.example.com`);
-  }
-  return origins;
-}
-
-const TENANT = new RegExp(TENANT_PATTERN);
-
 /**
- * `tenant:key` entries separated by commas or new lines; `#` starts a comment. Errors name the
- * entry by position, never by content: the content is a secret.
+ * `tenant:key` entries (see parseTenantPairs), each key kept as its sha256. A key given to two
+ * tenants is an error: a request presenting it could not be told apart.
  */
 export function parseApiKeys(text: string, source: string): StaticApiKey[] {
-  const entries = text
-    .split('\n')
-    .map((line) => line.replace(/(^|\s)#.*$/, ''))
-    .flatMap((line) => line.split(','))
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
-  const tenants = new Map<string, string>();
-  return entries.map((entry, i) => {
-    const colon = entry.indexOf(':');
-    const tenant = entry.slice(0, colon);
-    const key = entry.slice(colon + 1);
-    if (colon < 0 || !TENANT.test(tenant) || key === '' || /\s/.test(key)) {
-      throw new ConfigError(
-        `Invalid configuration: ${source} entry ${i + 1} must be tenant:key (tenant matching ${TENANT_PATTERN}, key without spaces)`,
-      );
-    }
-    const keyHash = hashApiKey(key);
-    const owner = tenants.get(keyHash);
+  const owners = new Map<string, string>();
+  return parseTenantPairs(text, source, `tenant:key (tenant matching ${TENANT_PATTERN}, key without spaces)`).map(({ tenant, secret, entry }) => {
+    const keyHash = hashApiKey(secret);
+    const owner = owners.get(keyHash);
     if (owner !== undefined && owner !== tenant) {
-      throw new ConfigError(`Invalid configuration: ${source} entry ${i + 1} gives tenant ${tenant} the key of tenant ${owner}`);
+      throw new ConfigError(`Invalid configuration: ${source} entry ${entry} gives tenant ${tenant} the key of tenant ${owner}`);
     }
-    tenants.set(keyHash, tenant);
+    owners.set(keyHash, tenant);
     return { tenant, keyHash };
   });
 }
@@ -167,14 +141,24 @@ function readKeysFile(path: string): string {
   }
 }
 
-function parseOrigins(text: string): string[] {
-  const origins = text.split(',').map((o) => o.trim()).filter((o) => o !== '');
-  origins.forEach((origin, i) => {
-    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
-      throw new ConfigError(`Invalid configuration: CORS_ORIGINS entry ${i + 1} must be * or scheme://host[:port]`);
-    }
-  });
-  return origins;
+/**
+ * A comma list of origins. `cors`: CORS_ORIGINS, which may be `*` and goes to @fastify/cors as
+ * written; otherwise WS_ALLOWED_ORIGINS, lowercased and without a trailing slash, as the feed
+ * compares them with the Origin header. Errors name the entry by position: a configuration error
+ * never echoes a URL.
+ */
+function parseOrigins(value: string | undefined, { cors = false } = {}): string[] {
+  const origins = (value ?? '')
+    .split(',')
+    .map((o) => (cors ? o.trim() : o.trim().replace(/\/$/, '').toLowerCase()))
+    .filter(Boolean);
+  const bad = origins.findIndex((o) => !ORIGIN.test(o) && !(cors && o === '*'));
+  if (bad < 0) return origins;
+  throw new ConfigError(
+    cors
+      ? `Invalid configuration: CORS_ORIGINS entry ${bad + 1} must be * or scheme://host[:port]`
+      : `Invalid configuration: WS_ALLOWED_ORIGINS entry ${bad + 1} is not an origin: use a comma list like https://app.example.com`,
+  );
 }
 
 function trustProxyOf(value: string | undefined): boolean | string {

@@ -73,6 +73,43 @@ export function recipientOptedOut(by: string | undefined): Error {
   return by === 'tenant' ? new OnTenantList() : new OptedOutEverywhere();
 }
 
+export const BOTH_CONTENTS = () => new InvalidField('/template', 'cannot be sent together with message');
+export const NO_CONTENT = () => new InvalidField('/message', 'is required (or a template on the whatsapp channel)');
+export const TEMPLATE_CHANNEL = () => new InvalidField('/template', 'is only available on the whatsapp channel');
+
+/** The 400 of an update the script refused because the merged record would be invalid. */
+export function contentRefusal(detail: string | undefined): InvalidField {
+  return detail === 'template_channel' ? TEMPLATE_CHANNEL() : NO_CONTENT();
+}
+
+/**
+ * The error the scheduler's refusal of a change is answered with: `cap` is the tenant's
+ * (MAX_SCHEDULED_PER_TENANT), `id` the message changed (when the request names one). A refusal
+ * no request should meet (`exists`, `recheck`) is a plain error: a 500.
+ */
+export function refusalError({ reason, detail }: { reason: string; detail?: string }, cap: number, id = ''): Error {
+  switch (reason) {
+    case 'not_found':
+      return new MessageNotFound(id);
+    case 'not_scheduled':
+      return new MessageNotScheduled(id, detail);
+    case 'not_failed':
+      return new MessageNotFailed(id, detail);
+    case 'version_mismatch':
+      return new VersionMismatch(id, detail);
+    case 'invalid':
+      return contentRefusal(detail);
+    case 'quota':
+      return new ScheduledLimitReached(cap);
+    case 'opted_out':
+      return recipientOptedOut(detail);
+    case 'unavailable':
+      return new RedisUnavailable();
+    default:
+      return new Error(`Unexpected refusal ${reason} of message ${id}`);
+  }
+}
+
 export const OriginNotAllowed = define('ORIGIN_NOT_ALLOWED', 'Origin %s may not open the live feed');
 export const UpgradeRequired = define('UPGRADE_REQUIRED', 'GET /ws is a WebSocket: send an upgrade request');
 

@@ -19,8 +19,7 @@ export function registerJsonParser(app: FastifyInstance): void {
       }
       const duplicate = duplicateKey(text);
       if (duplicate !== null) return done(new InvalidField(`/${duplicate}`, 'appears more than once in one object'), undefined);
-      const illFormed = illFormedText(value);
-      if (illFormed !== null) return done(new InvalidField(illFormed, 'is not well-formed Unicode (a lone UTF-16 surrogate)'), undefined);
+      if (!isWellFormedBody(value)) return done(new InvalidField(illFormedText(value) ?? '/', 'is not well-formed Unicode (a lone UTF-16 surrogate)'), undefined);
       done(null, value);
     });
   });
@@ -64,6 +63,29 @@ export function duplicateKey(text: string): string | null {
     }
   }
   return null;
+}
+
+/**
+ * Whether every string and object key of a parsed body is well-formed Unicode: the walk of
+ * `illFormedText` without its pointers, which only a refusal needs. Iterative, unlike the store's
+ * isWellFormedText, whose recursion a deeply nested body would overflow.
+ */
+function isWellFormedBody(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === 'string') {
+      if (!current.isWellFormed()) return false;
+    } else if (Array.isArray(current)) {
+      for (const item of current) stack.push(item);
+    } else if (current !== null && typeof current === 'object') {
+      for (const key of Object.keys(current)) {
+        if (!key.isWellFormed()) return false;
+        stack.push((current as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return true;
 }
 
 /**

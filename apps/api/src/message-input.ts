@@ -9,7 +9,7 @@ import {
   type UpdateMessageBody,
 } from '@punctual/shared';
 import { decodeCursor, type ListOptions, type MessagePatch, type NewMessage } from '@punctual/store';
-import { InvalidCursor, InvalidField, MessageNotFound } from './errors.js';
+import { BOTH_CONTENTS, InvalidCursor, InvalidField, NO_CONTENT, TEMPLATE_CHANNEL } from './errors.js';
 import { askedTime, checkTimeRules, outOfQuietHours, sendTimePatch } from './send-time.js';
 
 /**
@@ -19,9 +19,9 @@ import { askedTime, checkTimeRules, outOfQuietHours, sendTimePatch } from './sen
 
 const ID = new RegExp(MESSAGE_ID_PATTERN);
 
-/** A malformed id names no message: 404, like an unknown one. */
-export function messageId(id: string): string {
-  if (!ID.test(id)) throw new MessageNotFound(id.slice(0, 64));
+/** A message's or a batch's id (they share a shape); a malformed one names nothing: `NotFound`, a 404 like an unknown one. */
+export function wellFormedId(id: string, NotFound: new (id: string) => Error): string {
+  if (!ID.test(id)) throw new NotFound(id.slice(0, 64));
   return id;
 }
 
@@ -75,7 +75,7 @@ export function toNewMessage(body: CreateMessageBody, now: number): NewMessage {
 /**
  * The patch a PUT applies: a new message text replaces a template and the other way round. What
  * depends on the stored message (a template on a message moved to SMS) is checked by the update
- * script against the record it changes, atomically: see `contentRefusal`. A new time, zone or
+ * script against the record it changes, atomically: see `contentRefusal` (errors.ts). A new time, zone or
  * window is worked out with `current`, the record as read (see send-time.ts `needsStoredRules`).
  */
 export function toPatch(body: UpdateMessageBody, now: number, current?: MessageRecord): MessagePatch {
@@ -88,15 +88,6 @@ export function toPatch(body: UpdateMessageBody, now: number, current?: MessageR
   checkSizes(patch);
   return patch;
 }
-
-/** The 400 of an update the script refused because the merged record would be invalid. */
-export function contentRefusal(detail: string | undefined): InvalidField {
-  return detail === 'template_channel' ? TEMPLATE_CHANNEL() : NO_CONTENT();
-}
-
-const BOTH_CONTENTS = () => new InvalidField('/template', 'cannot be sent together with message');
-const NO_CONTENT = () => new InvalidField('/message', 'is required (or a template on the whatsapp channel)');
-const TEMPLATE_CHANNEL = () => new InvalidField('/template', 'is only available on the whatsapp channel');
 
 function checkContent(message: NewMessage): void {
   if (message.message !== undefined && message.template !== undefined) throw BOTH_CONTENTS();

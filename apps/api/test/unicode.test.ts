@@ -59,6 +59,18 @@ describe('text that is not well-formed Unicode', () => {
     expect(await fingerprint(redis, prefix)).toEqual(before);
   });
 
+  it('is a 400 for a whole batch, naming the item and field, and stores nothing', async () => {
+    const before = await fingerprint(redis, prefix);
+    const response = await send('POST', '/scheduled/batch', { messages: [newMessage(), newMessage({ metadata: { note: `a${LONE}` } })] });
+    expect(response.statusCode, response.body).toBe(400);
+    expect(response.json()).toMatchObject({
+      statusCode: 400,
+      code: 'VALIDATION_ERROR',
+      details: [{ path: '/messages/1/metadata/note', message: expect.stringContaining('well-formed') }],
+    });
+    expect(await fingerprint(redis, prefix)).toEqual(before);
+  });
+
   it('accepts surrogate pairs (emoji), escaped or not', async () => {
     const escaped = await app.inject({ method: 'POST', url: '/scheduled', headers, payload: JSON.stringify(newMessage({ message: 'hi' })).replace('"hi"', '"\\ud83d\\ude00"') });
     expect(escaped.statusCode).toBe(201);

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, WEBHOOK_PATHS, commonConfig, parseEnv, publicBaseUrl, type Channel, type CommonConfig } from '@punctual/shared';
+import { CommonEnv, ConfigError, DAY_MS, EnvBool, EnvInt, EnvNumber, TENANT_PATTERN, WEBHOOK_PATHS, commonConfig, parseEnv, parseTenantPairs, publicBaseUrl, type Channel, type CommonConfig } from '@punctual/shared';
 
 const BaseUrl = (defaultValue: string) => Type.String({ default: defaultValue, pattern: '^https?://[^\\s]+$' });
 const Secret = Type.Optional(Type.String({ minLength: 1 }));
@@ -122,23 +122,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-const TENANT = new RegExp(TENANT_PATTERN);
-
-/** `tenant:secret` pairs separated by commas (as API_KEYS); errors name the entry by position, never its secret. */
+/** CALLBACK_SECRETS: `tenant:secret` pairs as API_KEYS (see parseTenantPairs), one secret a tenant. */
 function tenantSecrets(list: string | undefined): Map<string, string> {
   const secrets = new Map<string, string>();
-  if (list === undefined) return secrets;
-  const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-  entries.forEach((entry, i) => {
-    const colon = entry.indexOf(':');
-    const tenant = entry.slice(0, colon);
-    const secret = entry.slice(colon + 1);
-    if (colon < 0 || !TENANT.test(tenant) || secret === '' || /\s/.test(secret)) {
-      throw incomplete(`CALLBACK_SECRETS entry ${i + 1} must be tenant:secret (tenant matching ${TENANT_PATTERN}, secret not empty, without spaces)`);
-    }
-    if (secrets.has(tenant)) throw incomplete(`CALLBACK_SECRETS names tenant ${tenant} twice (entry ${i + 1})`);
+  const format = `tenant:secret (tenant matching ${TENANT_PATTERN}, secret not empty, without spaces)`;
+  for (const { tenant, secret, entry } of parseTenantPairs(list ?? '', 'CALLBACK_SECRETS', format)) {
+    if (secrets.has(tenant)) throw incomplete(`CALLBACK_SECRETS names tenant ${tenant} twice (entry ${entry})`);
     secrets.set(tenant, secret);
-  });
+  }
   return secrets;
 }
 

@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { TENANT_PATTERN } from './tenants.js';
 
 /** Raised for a bad configuration value; the message is one line a user can act on. */
 export class ConfigError extends Error {
@@ -123,5 +124,37 @@ export function clusterNodesOf(e: { REDIS_URL?: string; REDIS_CLUSTER_NODES?: st
       throw new ConfigError(`Invalid configuration: REDIS_CLUSTER_NODES entry ${i + 1}: port must be 1-65535`);
     }
     return { host: entry.slice(0, colon), port };
+  });
+}
+
+/** An entry of a `tenant:secret` list; `entry` is its position (from 1), which errors name instead of the secret. */
+export interface TenantPair {
+  tenant: string;
+  secret: string;
+  entry: number;
+}
+
+const TENANT = new RegExp(TENANT_PATTERN);
+
+/**
+ * `tenant:secret` entries (API_KEYS, CALLBACK_SECRETS…) separated by commas or new lines; `#`
+ * starts a comment. An entry that is not one is an error naming `source` and the entry's position,
+ * never its content (the content is a secret); `format` is how it describes a valid entry.
+ */
+export function parseTenantPairs(text: string, source: string, format: string): TenantPair[] {
+  const entries = text
+    .split('\n')
+    .map((line) => line.replace(/(^|\s)#.*$/, ''))
+    .flatMap((line) => line.split(','))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  return entries.map((entry, i) => {
+    const colon = entry.indexOf(':');
+    const tenant = entry.slice(0, colon);
+    const secret = entry.slice(colon + 1);
+    if (colon < 0 || !TENANT.test(tenant) || secret === '' || /\s/.test(secret)) {
+      throw new ConfigError(`Invalid configuration: ${source} entry ${i + 1} must be ${format}`);
+    }
+    return { tenant, secret, entry: i + 1 };
   });
 }

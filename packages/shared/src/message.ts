@@ -66,15 +66,9 @@ export const SendAtInput = Type.Union(
   ],
   { description: 'When to deliver: epoch ms or ISO-8601 with offset; past or now = immediately' },
 );
-export const MAX_METADATA_KEY_LENGTH = 64;
-/** `propertyNames` says the key limit: ajv ignores the key schema Type.Record is given. */
 /** A request body's send time: also a local date-time without offset, read in the body's `timeZone`. */
 export const SendAtBodyInput = Type.Union(
-  [
-    Type.Integer({ minimum: 0, description: 'Epoch milliseconds' }),
-    Type.String({ pattern: ISO_WITH_OFFSET_PATTERN, format: 'date-time', description: 'ISO-8601 with offset' }),
-    Type.String({ pattern: LOCAL_DATE_TIME_PATTERN, description: 'Local date-time without offset, read in timeZone' }),
-  ],
+  [...SendAtInput.anyOf, Type.String({ pattern: LOCAL_DATE_TIME_PATTERN, description: 'Local date-time without offset, read in timeZone' })],
   {
     description:
       'When to deliver: epoch ms or ISO-8601 (with an offset, or without one in timeZone); past or now = immediately',
@@ -98,6 +92,8 @@ export const QuietHoursInput = Type.Object(
     examples: [{ start: '21:00', end: '08:00' }],
   },
 );
+export const MAX_METADATA_KEY_LENGTH = 64;
+/** `propertyNames` says the key limit: ajv ignores the key schema Type.Record is given. */
 export const Metadata = Type.Record(
   Type.String({ maxLength: MAX_METADATA_KEY_LENGTH }),
   Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]),

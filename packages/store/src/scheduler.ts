@@ -109,6 +109,9 @@ export class Scheduler {
     return this.store.keys;
   }
 
+  /** MAX_SCHEDULED_PER_TENANT, as given (no cap: Number.MAX_SAFE_INTEGER). */
+  get maxScheduledPerTenant(): number { return this.cap; }
+
   /**
    * A new message: its record and its delayed job in one MULTI, so both are stored or neither
    * (a 5xx means nothing was stored). `id`: one reserved earlier (an idempotent request taken

@@ -21,8 +21,4 @@ export class FeedClientLimit {
       else this.open.delete(tenant);
     };
   }
-
-  count(tenant: string): number {
-    return this.open.get(tenant) ?? 0;
-  }
 }

@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
+import { secretCheck } from '../api-keys.js';
 import { registerAsPublic } from '../plugins/app/auth.js';
 import { errorBody } from '../error-body.js';
 
@@ -22,7 +22,7 @@ const adminQueues: FastifyPluginAsync<AdminQueuesOptions> = async (app, { adminA
   if (!adminApiKey) return;
   // no tenant key: the hook below checks ADMIN_API_KEY instead
   registerAsPublic(app);
-  const expected = digest(adminApiKey);
+  const isAdminKey = secretCheck(adminApiKey);
 
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BASE_PATH);
@@ -33,8 +33,7 @@ const adminQueues: FastifyPluginAsync<AdminQueuesOptions> = async (app, { adminA
   });
 
   app.addHook('onRequest', async (request, reply) => {
-    const key = presentedKey(request);
-    if (key !== undefined && timingSafeEqual(digest(key), expected)) return;
+    if (isAdminKey(presentedKey(request))) return;
     return reply
       .code(401)
       .header('www-authenticate', 'Basic realm="Punctual queues", charset="UTF-8"')
@@ -42,11 +41,6 @@ const adminQueues: FastifyPluginAsync<AdminQueuesOptions> = async (app, { adminA
   });
   await app.register(serverAdapter.registerPlugin(), { prefix: BASE_PATH });
 };
-
-/** Same-length digests, so the comparison time says nothing about the key. */
-function digest(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
-}
 
 function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers['x-api-key'];

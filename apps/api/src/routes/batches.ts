@@ -9,62 +9,41 @@ import {
   CreateMessageBody,
   CreateMessageHeaders,
   ErrorResponse,
-  MESSAGE_ID_PATTERN,
   NoQuery,
   type BatchItemResult,
 } from '@punctual/shared';
-import { isWellFormedText, type BatchItem, type BatchRefusal } from '@punctual/store';
-import { BatchNotFound, InvalidField, RedisUnavailable, ScheduledLimitReached, recipientOptedOut } from '../errors.js';
+import type { BatchItem, BatchRefusal } from '@punctual/store';
+import { BatchNotFound, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorBody, errorResponses, refusalBody, validationBody, type ErrorBody } from '../error-body.js';
-import { toNewMessage } from '../message-input.js';
+import { toNewMessage, wellFormedId } from '../message-input.js';
 import { bodyValidator } from '../validation.js';
 
 /** 1,000 items of up to ~4 KB each (a 4,096-character message, metadata, a callback URL). */
 export const BATCH_BODY_LIMIT = 4 * 1024 * 1024;
 
-const BATCH_ID = new RegExp(MESSAGE_ID_PATTERN);
-
-/** A malformed id names no batch: 404, like an unknown one. */
-function batchId(id: string): string {
-  if (!BATCH_ID.test(id)) throw new BatchNotFound(id.slice(0, 64));
-  return id;
-}
-
 const NOT_FOUND = { 404: CloneType(ErrorResponse, { description: 'No such batch for this tenant (an unknown or malformed id)' }) };
-
-export interface BatchRoutesOptions {
-  /** MAX_SCHEDULED_PER_TENANT, named in an item's 429. */
-  maxScheduledPerTenant: number;
-}
 
 /**
  * Batches: many POST /scheduled bodies in one request, each checked and answered as a single
  * POST would be but written in one round trip per partition; the batch's counts by status; and
  * the cancel of whatever of it is still scheduled.
  */
-const batches: FastifyPluginAsyncTypebox<BatchRoutesOptions> = async (app, { maxScheduledPerTenant }) => {
+const batches: FastifyPluginAsyncTypebox = async (app) => {
   const validMessage = bodyValidator<CreateMessageBody>(CreateMessageBody);
 
-  /** The error a single POST of the item would have answered with, as its body. */
-  function refusal(reason: BatchRefusal): ErrorBody {
-    switch (reason) {
-      case 'quota':
-        return refusalBody(new ScheduledLimitReached(maxScheduledPerTenant))!;
-      case 'unavailable':
-        return refusalBody(new RedisUnavailable())!;
-      case 'opted_out:deployment':
-      case 'opted_out:tenant':
-        return refusalBody(recipientOptedOut(reason.slice('opted_out:'.length)))!;
-      default:
-        return errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error');
-    }
+  /** The error a single POST of the item would have answered with, as its body; `opted_out:tenant` says which list refused it. */
+  function refusal(refused: BatchRefusal): ErrorBody {
+    const [reason, detail] = refused.split(':') as [string, string | undefined];
+    return refusalBody(refusalError({ reason, detail }, app.scheduler.maxScheduledPerTenant)) ?? errorBody(500, 'INTERNAL_ERROR', 'Internal Server Error');
   }
 
-  /** An item as a single POST's body would be checked: its schema, then the rules the schema cannot say. */
+  /**
+   * An item as a single POST's body would be checked: its schema, then the rules the schema cannot
+   * say (its text is well-formed Unicode: the JSON parser refused the whole body otherwise).
+   */
   function readItem(item: unknown, now: number): { message: BatchItem['message'] } | { error: ErrorBody } {
     if (!validMessage(item)) return { error: validationBody('body', validMessage.errors ?? []) };
     try {
-      if (!isWellFormedText(item)) throw new InvalidField('/', 'holds text that is not well-formed Unicode (a lone UTF-16 surrogate)');
       return { message: toNewMessage(item, now) };
     } catch (err) {
       const body = refusalBody(err as Error);
@@ -131,7 +110,7 @@ const batches: FastifyPluginAsyncTypebox<BatchRoutesOptions> = async (app, { max
       },
     },
     async (request) => {
-      const id = batchId(request.params.id);
+      const id = wellFormedId(request.params.id, BatchNotFound);
       const summary = await app.scheduler.batches.summary(request.tenant, id);
       if (!summary) throw new BatchNotFound(id);
       return summary;
@@ -150,7 +129,7 @@ const batches: FastifyPluginAsyncTypebox<BatchRoutesOptions> = async (app, { max
       },
     },
     async (request) => {
-      const id = batchId(request.params.id);
+      const id = wellFormedId(request.params.id, BatchNotFound);
       const canceled = await app.scheduler.cancelBatch(request.tenant, id, Date.now());
       if (canceled === null) throw new BatchNotFound(id);
       request.log.info({ batchId: id, canceled }, 'batch canceled');

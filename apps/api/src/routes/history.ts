@@ -1,16 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
-import { MessageNotFailed, MessageNotFound, ScheduledLimitReached, recipientOptedOut } from '../errors.js';
+import { MessageNotFound, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorResponses } from '../error-body.js';
-import { listOptions, messageId } from '../message-input.js';
-
-export interface HistoryRoutesOptions {
-  /** MAX_SCHEDULED_PER_TENANT: a retried message is scheduled again, within the cap. */
-  maxScheduledPerTenant: number;
-}
+import { listOptions, wellFormedId } from '../message-input.js';
 
 /** Delivered, failed and canceled lists (newest first), any message by id, retry of a failure. */
-const history: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async (app, { maxScheduledPerTenant }) => {
+const history: FastifyPluginAsyncTypebox = async (app) => {
   for (const status of ['delivered', 'failed', 'canceled'] as const) {
     app.get(
       `/${status}`,
@@ -23,7 +18,7 @@ const history: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async (app, { m
     '/messages/:id',
     { schema: { tags: ['history'], summary: 'A message in any state', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const record = await app.store.get(request.tenant, id);
       if (!record) throw new MessageNotFound(id);
       reply.header('etag', `"${record.version}"`);
@@ -35,14 +30,10 @@ const history: FastifyPluginAsyncTypebox<HistoryRoutesOptions> = async (app, { m
     '/failed/:id/retry',
     { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope, ...errorResponses(404, 409, 422, ...COMMON_ERRORS) } } },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const result = await app.scheduler.retry(request.tenant, id, Date.now());
-      if (!result.ok) {
-        if (result.reason === 'not_found') throw new MessageNotFound(id);
-        if (result.reason === 'quota') throw new ScheduledLimitReached(maxScheduledPerTenant);
-        if (result.reason === 'opted_out') throw recipientOptedOut(result.detail);
-        throw new MessageNotFailed(id, result.detail);
-      }
+      // a retried message is scheduled again, within the tenant's cap
+      if (!result.ok) throw refusalError(result, app.scheduler.maxScheduledPerTenant, id);
       return reply.code(202).send({ success: true, data: result.record });
     },
   );

@@ -12,10 +12,10 @@ import {
   UpdateMessageBody,
   UpdateMessageHeaders,
 } from '@punctual/shared';
-import type { MessageStore, Scheduler, Transition } from '@punctual/store';
-import { MessageNotFound, MessageNotScheduled, ScheduledLimitReached, VersionMismatch, recipientOptedOut } from '../errors.js';
+import type { MessageStore, ScheduleOutcome, Scheduler, Transition } from '@punctual/store';
+import { MessageNotFound, refusalError } from '../errors.js';
 import { bindLog } from '../logger.js';
-import { contentRefusal, listOptions, messageId, toNewMessage, toPatch } from '../message-input.js';
+import { listOptions, toNewMessage, toPatch, wellFormedId } from '../message-input.js';
 import { needsStoredRules } from '../send-time.js';
 import { COMMON_ERRORS, errorResponses } from '../error-body.js';
 
@@ -48,35 +48,19 @@ async function updateMessage(
   }
 }
 
-/** The record of a change the scheduler made, or the error it refused it with. */
-function accepted(id: string, result: Transition) {
-  if (result.ok) return result.record;
-  switch (result.reason) {
-    case 'opted_out':
-      throw recipientOptedOut(result.detail);
-    case 'not_found':
-      throw new MessageNotFound(id);
-    case 'version_mismatch':
-      throw new VersionMismatch(id, result.detail);
-    case 'invalid':
-      throw contentRefusal(result.detail);
-    default:
-      throw new MessageNotScheduled(id, result.detail);
-  }
-}
-
 /** `If-Match: 4` or `"4"` (an entity tag); `*` is any version. */
 function ifMatchVersion(header: string | undefined): number | undefined {
   if (header === undefined || header === '*') return undefined;
   return Number(header.replace(/"/g, ''));
 }
 
-export interface ScheduledRoutesOptions {
-  /** MAX_SCHEDULED_PER_TENANT, named in the 429. */
-  maxScheduledPerTenant: number;
-}
+const scheduled: FastifyPluginAsyncTypebox = async (app) => {
+  /** The record of a change the scheduler made, or the error it refused it with. */
+  const accepted = (id: string | undefined, result: Transition | ScheduleOutcome) => {
+    if (!result.ok) throw refusalError(result, app.scheduler.maxScheduledPerTenant, id);
+    return result.record;
+  };
 
-const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app, { maxScheduledPerTenant }) => {
   app.post(
     '/scheduled',
     {
@@ -100,9 +84,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
         const existing = await app.store.get(request.tenant, id);
         if (existing) return reply.code(201).header('idempotent-replayed', 'true').send({ success: true, id, data: existing });
       }
-      if (!result.ok && result.reason === 'opted_out') throw recipientOptedOut(result.detail);
-      if (!result.ok) throw new ScheduledLimitReached(maxScheduledPerTenant);
-      const { record } = result;
+      const record = accepted(id, result);
       bindLog(reply, { messageId: record.id });
       request.log.info({ channel: record.channel }, 'message scheduled');
       return reply.code(201).header('etag', `"${record.version}"`).send({ success: true, id: record.id, data: record });
@@ -119,7 +101,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
     '/scheduled/:id',
     { schema: { tags: ['scheduled'], summary: 'One message (any state, as GET /messages/:id)', params: MessageIdParams, querystring: NoQuery, response: { 200: MessageEnvelope, ...errorResponses(404, ...COMMON_ERRORS) } } },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const record = await app.store.get(request.tenant, id);
       if (!record) throw new MessageNotFound(id);
       reply.header('etag', `"${record.version}"`);
@@ -141,7 +123,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
       },
     },
     async (request, reply) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       const now = Date.now();
       const record = accepted(id, await updateMessage(app, request.tenant, id, request.body, now, ifMatchVersion(request.headers['if-match'])));
       request.log.info('message updated');
@@ -154,7 +136,7 @@ const scheduled: FastifyPluginAsyncTypebox<ScheduledRoutesOptions> = async (app,
     '/scheduled/:id',
     { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request) => {
-      const id = messageId(request.params.id);
+      const id = wellFormedId(request.params.id, MessageNotFound);
       accepted(id, await app.scheduler.cancel(request.tenant, id, Date.now()));
       request.log.info('message canceled');
       return { success: true as const, id };

@@ -3,12 +3,13 @@ import { errorCodes } from 'fastify';
 import { CloneType, Type } from '@sinclair/typebox';
 import { ErrorResponse, WEBHOOK_PATHS } from '@punctual/shared';
 import type { ProviderReceipt } from '@punctual/store';
+import { secretCheck } from '../api-keys.js';
 import type { WebhookConfig } from '../config.js';
 import { InvalidSignature, UnsupportedMediaType } from '../errors.js';
 import { bindLog } from '../logger.js';
 import { handleInboundMessage } from '../webhooks/inbound.js';
 import { formObject, formPairs, metaNotification, twilioInbound, twilioReceipt } from '../webhooks/payloads.js';
-import { isMetaSignature, isSameSecret, isTwilioSignature } from '../webhooks/signatures.js';
+import { isMetaSignature, isTwilioSignature } from '../webhooks/signatures.js';
 
 /** Twilio's form posts are small: a status callback is about 1 KB, an incoming message with media a few KB. */
 const TWILIO_BODY_LIMIT = 64 * 1024;
@@ -161,6 +162,8 @@ const twilioWebhooks: FastifyPluginAsync<WebhookConfig> = async (app, { publicBa
 
 const whatsappWebhooks: FastifyPluginAsync<WebhookConfig> = async (app, { whatsappAppSecret, whatsappVerifyToken }) => {
   keepRawBody(app, 'application/json');
+  // unset: the route answers 404 before anything is compared
+  const isVerifyToken = secretCheck(whatsappVerifyToken ?? '');
 
   app.get(
     WEBHOOK_PATHS.whatsapp,
@@ -183,7 +186,7 @@ const whatsappWebhooks: FastifyPluginAsync<WebhookConfig> = async (app, { whatsa
     async (request, reply) => {
       const query = request.query as Record<string, string | undefined>;
       const challenge = query['hub.challenge'];
-      if (query['hub.mode'] !== 'subscribe' || challenge === undefined || !isSameSecret(query['hub.verify_token'], whatsappVerifyToken!)) {
+      if (query['hub.mode'] !== 'subscribe' || challenge === undefined || !isVerifyToken(query['hub.verify_token'])) {
         throw new InvalidSignature('hub.verify_token');
       }
       return reply.type('text/plain; charset=utf-8').send(challenge);

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** Constant-time equality; lengths may differ in the open, as the expected one is fixed by the algorithm. */
 function sameBytes(a: Buffer, b: Buffer): boolean {
@@ -51,11 +51,4 @@ export function isMetaSignature(header: string | undefined, appSecret: string, r
   if (!match) return false;
   const expected = createHmac('sha256', appSecret).update(rawBody).digest();
   return sameBytes(Buffer.from(match[1]!, 'hex'), expected);
-}
-
-/** Whether a presented token is the configured one, compared in constant time whatever their lengths. */
-export function isSameSecret(presented: string | undefined, secret: string): boolean {
-  if (presented === undefined) return false;
-  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
-  return sameBytes(digest(presented), digest(secret));
 }

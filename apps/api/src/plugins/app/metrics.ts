@@ -1,12 +1,12 @@
 import fp from 'fastify-plugin';
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FleetStats, WorkerHeartbeats } from '@punctual/store';
 import { registerFleetMetrics } from '../../fleet-metrics.js';
 
 export interface ApiMetrics {
   registry: Registry;
-  /** WebSocket feed clients of this instance, read from the feed relay at every scrape. */
-  wsClients: Gauge;
+  /** Messages people sent to our senders (provider webhooks), by channel. */
+  inboundMessages: Counter<'channel'>;
 }
 
 declare module 'fastify' {
@@ -22,7 +22,7 @@ export interface MetricsPluginOptions {
 
 /**
  * The API's Prometheus registry: this process (default metrics, request durations, WebSocket
- * clients) and the fleet-wide figures read from Redis at every scrape, the same on any instance.
+ * clients, inbound messages) and the fleet-wide figures read from Redis at every scrape, the same on any instance.
  */
 export default fp(
   async (app, { workerWindowMs }: MetricsPluginOptions) => {
@@ -51,7 +51,7 @@ export default fp(
       );
     });
 
-    const wsClients = new Gauge({
+    new Gauge({
       name: 'punctual_ws_clients',
       help: 'WebSocket feed clients connected to this API instance',
       registers: [registry],
@@ -59,7 +59,13 @@ export default fp(
         this.set(app.feed.clientCount);
       },
     });
-    app.decorate('metrics', { registry, wsClients });
+    const inboundMessages = new Counter({
+      name: 'punctual_inbound_messages_total',
+      help: 'Messages people sent to our senders, received by this API instance, by channel',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    });
+    app.decorate('metrics', { registry, inboundMessages });
   },
   { name: 'metrics', dependencies: ['messages', 'feed'] },
 );

@@ -164,16 +164,21 @@ local function cancel(key, rec, reason)
   return save(key, rec, 'messageDeleted')
 end
 
--- a message whose recipient opted out: canceled while scheduled, failed when already sending
-local function stop_opted_out(key, rec)
-  if rec.status == 'scheduled' then return cancel(key, rec, 'opted_out') end
+-- sending → failed for good, with the error that ended it
+local function fail(key, rec, lastError)
   rec.failedAt = now
-  rec.lastError = 'RECIPIENT_OPTED_OUT: the recipient opted out of this channel; not sent again'
+  rec.lastError = lastError
   rec.nextAttemptAt = nil
   touch(rec)
   move(rec, 'failed')
   count('failed', rec.channel)
   return save(key, rec, 'messageFailed')
+end
+
+-- a message whose recipient opted out: canceled while scheduled, failed when already sending
+local function stop_opted_out(key, rec)
+  if rec.status == 'scheduled' then return cancel(key, rec, 'opted_out') end
+  return fail(key, rec, 'RECIPIENT_OPTED_OUT: the recipient opted out of this channel; not sent again')
 end
 `;
 

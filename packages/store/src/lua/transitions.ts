@@ -122,13 +122,7 @@ export const failMessage = transition(`
 local rec = load(KEYS[1])
 if not rec then return {'missing'} end
 if rec.status ~= 'sending' then return {'final', rec.status} end
-rec.failedAt = now
-rec.lastError = ARGV[5]
-rec.nextAttemptAt = nil
-touch(rec)
-move(rec, 'failed')
-count('failed', rec.channel)
-return {'ok', save(KEYS[1], rec, 'messageFailed')}
+return {'ok', fail(KEYS[1], rec, ARGV[5])}
 `);
 
 /** A transient failure: stays sending until the next attempt. ARGV[5]: lastError, ARGV[6]: nextAttemptAt. */

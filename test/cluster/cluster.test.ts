@@ -220,7 +220,8 @@ describe('API and worker on a three-master Redis Cluster, six partitions', () =>
     try {
       const recipient = '5511933332222';
       const ids: string[] = [];
-      for (let i = 0; i < 24; i++) {
+      // ids are random: keep going until every partition holds at least one message
+      for (let i = 0; i < 24 || new Set(ids.map((id) => keyspace.partitionOf(id))).size < PARTITIONS; i++) {
         const res = await app.inject({ method: 'POST', url: '/scheduled', payload: { recipient: i % 2 ? `+${recipient}` : recipient, message: 'hi', channel: 'sms', sendAt: Date.now() + 3_600_000 } });
         expect(res.statusCode, res.body).toBe(201);
         ids.push(res.json().id);
@@ -275,7 +276,8 @@ describe('API and worker on a three-master Redis Cluster, six partitions', () =>
         return result.record.id;
       };
       const ids: string[] = [];
-      for (let i = 0; i < 18; i++) {
+      // ids are random: keep going until every partition holds at least one message
+      for (let i = 0; i < 18 || new Set(ids.map((id) => keyspace.partitionOf(id))).size < PARTITIONS; i++) {
         const id = await sending();
         const pid = `wamid.cluster-${i}`;
         // every third one reports before its delivery is recorded

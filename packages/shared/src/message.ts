@@ -265,6 +265,11 @@ export type ScheduledListQuery = Static<typeof ScheduledListQuery>;
 /** Routes that take no query parameters refuse unknown ones instead of ignoring them. */
 export const NoQuery = Type.Object({}, { additionalProperties: false });
 
+/** Write routes that take no body refuse one with fields instead of ignoring it (no body, `null` or `{}` pass). */
+export const NoBody = Type.Union([Type.Null(), Type.Object({}, { additionalProperties: false })], {
+  description: 'No body (or an empty JSON object)',
+});
+
 /** Any text: a malformed id names no message, so it is a 404 like an unknown one, not a 400. */
 export const MessageIdParams = Type.Object({ id: Type.String() });
 

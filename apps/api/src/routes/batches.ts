@@ -9,6 +9,7 @@ import {
   CreateMessageBody,
   CreateMessageHeaders,
   ErrorResponse,
+  NoBody,
   NoQuery,
   type BatchItemResult,
 } from '@punctual/shared';
@@ -125,6 +126,7 @@ const batches: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Cancel every message of a batch that is still scheduled; none of them is sent after the 200',
         params: BatchIdParams,
         querystring: NoQuery,
+        body: NoBody,
         response: { 200: BatchCanceled, ...NOT_FOUND, ...errorResponses(...COMMON_ERRORS) },
       },
     },

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoQuery } from '@punctual/shared';
+import { ListQuery, MessageEnvelope, MessageIdParams, MessagePage, NoBody, NoQuery } from '@punctual/shared';
 import { MessageNotFound, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorResponses } from '../error-body.js';
 import { listOptions, wellFormedId } from '../message-input.js';
@@ -28,7 +28,7 @@ const history: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/failed/:id/retry',
-    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, response: { 202: MessageEnvelope, ...errorResponses(404, 409, 422, ...COMMON_ERRORS) } } },
+    { schema: { tags: ['history'], summary: 'Deliver a failed message again now', params: MessageIdParams, querystring: NoQuery, body: NoBody, response: { 202: MessageEnvelope, ...errorResponses(404, 409, 422, ...COMMON_ERRORS) } } },
     async (request, reply) => {
       const id = wellFormedId(request.params.id, MessageNotFound);
       const result = await app.scheduler.retry(request.tenant, id, Date.now());

@@ -7,6 +7,7 @@ import {
   MessageEnvelope,
   MessageIdParams,
   MessagePage,
+  NoBody,
   NoQuery,
   ScheduledListQuery,
   UpdateMessageBody,
@@ -134,7 +135,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
+    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, body: NoBody, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
     async (request) => {
       const id = wellFormedId(request.params.id, MessageNotFound);
       accepted(id, await app.scheduler.cancel(request.tenant, id, Date.now()));

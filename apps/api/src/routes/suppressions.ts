@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import {
+  NoBody,
   NoQuery,
   recipientDigits,
   Suppression,
@@ -36,6 +37,7 @@ const suppressions: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Add a recipient to this tenant's suppression list for a channel; cancels its scheduled messages",
         params: SuppressionParams,
         querystring: NoQuery,
+        body: NoBody,
         response: { 200: SuppressionCreated, 201: SuppressionCreated, ...errorResponses(400, ...COMMON_ERRORS) },
       },
     },
@@ -95,6 +97,7 @@ const suppressions: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Remove a recipient from this tenant's suppression list (messages it canceled stay canceled)",
         params: SuppressionParams,
         querystring: NoQuery,
+        body: NoBody,
         response: { 200: SuppressionRemoved, ...errorResponses(400, 404, ...COMMON_ERRORS) },
       },
     },

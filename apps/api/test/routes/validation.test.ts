@@ -133,6 +133,31 @@ describe('bad ids and queries', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  it('routes that take no body refuse one with fields, and change nothing', async () => {
+    const everything = async () => {
+      const keys = (await redis.keys(`*${prefix}*`)).sort();
+      return (await Promise.all(keys.map(async (k) => `${k}=${(await redis.dump(k))?.toString('hex')}`))).join('\n');
+    };
+    const before = await everything();
+    for (const [method, url] of [
+      ['DELETE', `/scheduled/${scheduledId}`],
+      ['POST', `/failed/${scheduledId}/retry`],
+      ['DELETE', '/batches/01ARZ3NDEKTSV4RRFFQ69G5FAV'],
+      ['PUT', '/suppressions/sms/15550001234'],
+      ['DELETE', '/suppressions/sms/15550001234'],
+    ] as const) {
+      const res = await app.inject({ method, url, payload: { reason: 'x' } });
+      expect(res.statusCode, `${method} ${url}`).toBe(400);
+      expect(res.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR', details: [{ path: '/', message: 'must be no body (or an empty JSON object)' }] });
+    }
+    expect(await everything()).toBe(before);
+    // no body, or an empty object, is what these routes take
+    const other = (await app.inject({ method: 'POST', url: '/scheduled', payload: valid() })).json().id;
+    expect((await app.inject({ method: 'DELETE', url: `/scheduled/${other}`, payload: {} })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'PUT', url: '/suppressions/sms/15550001234' })).statusCode).toBe(201);
+    expect((await app.inject({ method: 'DELETE', url: '/suppressions/sms/15550001234', payload: {} })).statusCode).toBe(200);
+  });
+
   it('a very long id is still a 404 in the same shape', async () => {
     const res = await app.inject({ method: 'DELETE', url: '/scheduled/'.padEnd(1500, 'x') });
     expect(res.statusCode).toBe(404);

@@ -1,6 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidField } from './errors.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route checks the text of each item of its body itself, so that one ill-formed item
+     * refuses only that item (a batch): the parser lets lone surrogates through to it.
+     */
+    textCheckedPerItem?: boolean;
+  }
+}
+
+/** What a lone UTF-16 surrogate in a text field is refused with. */
+export const ILL_FORMED_TEXT = 'is not well-formed Unicode (a lone UTF-16 surrogate)';
+
 /**
  * JSON bodies through Fastify's own parser (prototype-poisoning keys refused), and also refused
  * when an object names a key twice (JSON.parse would keep the last silently, and a proxy or log
@@ -19,7 +32,9 @@ export function registerJsonParser(app: FastifyInstance): void {
       }
       const duplicate = duplicateKey(text);
       if (duplicate !== null) return done(new InvalidField(`/${duplicate}`, 'appears more than once in one object'), undefined);
-      if (!isWellFormedBody(value)) return done(new InvalidField(illFormedText(value) ?? '/', 'is not well-formed Unicode (a lone UTF-16 surrogate)'), undefined);
+      if (!request.routeOptions.config.textCheckedPerItem && !isWellFormedBody(value)) {
+        return done(new InvalidField(illFormedText(value) ?? '/', ILL_FORMED_TEXT), undefined);
+      }
       done(null, value);
     });
   });

@@ -59,16 +59,22 @@ describe('text that is not well-formed Unicode', () => {
     expect(await fingerprint(redis, prefix)).toEqual(before);
   });
 
-  it('is a 400 for a whole batch, naming the item and field, and stores nothing', async () => {
-    const before = await fingerprint(redis, prefix);
-    const response = await send('POST', '/scheduled/batch', { messages: [newMessage(), newMessage({ metadata: { note: `a${LONE}` } })] });
-    expect(response.statusCode, response.body).toBe(400);
-    expect(response.json()).toMatchObject({
-      statusCode: 400,
-      code: 'VALIDATION_ERROR',
-      details: [{ path: '/messages/1/metadata/note', message: expect.stringContaining('well-formed') }],
-    });
-    expect(await fingerprint(redis, prefix)).toEqual(before);
+  it('refuses only the batch items that carry it, each naming its field as a single POST would', async () => {
+    const response = await send('POST', '/scheduled/batch', { messages: [newMessage(), ...FIELDS.map(([, fields]) => newMessage(fields))] });
+    expect(response.statusCode, response.body).toBe(200);
+    const { batchId, accepted, rejected, results } = response.json();
+    expect({ accepted, rejected }).toEqual({ accepted: 1, rejected: FIELDS.length });
+    expect(results[0]).toMatchObject({ index: 0, status: 201 });
+    FIELDS.forEach(([, , path], i) =>
+      expect(results[i + 1], path).toMatchObject({
+        index: i + 1,
+        status: 400,
+        error: { statusCode: 400, code: 'VALIDATION_ERROR', details: [{ path, message: expect.stringContaining('well-formed') }] },
+      }),
+    );
+    // the good item alone is stored
+    const listed = (await app.inject({ url: `/scheduled?batchId=${batchId}`, headers: bearer(KEY_A) })).json();
+    expect(listed.messages.map((m: { id: string }) => m.id)).toEqual([results[0].id]);
   });
 
   it('accepts surrogate pairs (emoji), escaped or not', async () => {

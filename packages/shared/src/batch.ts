@@ -1,6 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ErrorResponse } from './errors.js';
-import { MessageId } from './message.js';
+import { MESSAGE_ID_PATTERN, MessageId } from './message.js';
+
+/** A batch's id: a ULID, like a message's. */
+export const BatchId = Type.String({ pattern: MESSAGE_ID_PATTERN, description: 'Batch id (ULID)' });
 
 /** Items of one POST /scheduled/batch. */
 export const MAX_BATCH_ITEMS = 1000;
@@ -35,7 +38,7 @@ export const BatchItemResult = Type.Union([
 export type BatchItemResult = Static<typeof BatchItemResult>;
 
 export const BatchCreated = Type.Object({
-  batchId: MessageId,
+  batchId: BatchId,
   accepted: Type.Integer({ minimum: 0 }),
   rejected: Type.Integer({ minimum: 0 }),
   results: Type.Array(BatchItemResult, { description: 'One per item, in the order sent' }),
@@ -52,7 +55,7 @@ export const BatchCounts = Type.Object({
 export type BatchCounts = Static<typeof BatchCounts>;
 
 export const BatchSummary = Type.Object({
-  id: MessageId,
+  id: BatchId,
   createdAt: Type.String({ format: 'date-time' }),
   total: Type.Integer({ minimum: 0, description: 'Messages the batch created' }),
   counts: BatchCounts,

@@ -14,8 +14,9 @@ import {
   type BatchItemResult,
 } from '@punctual/shared';
 import type { BatchItem, BatchRefusal } from '@punctual/store';
-import { BatchNotFound, refusalError } from '../errors.js';
+import { BatchNotFound, InvalidField, refusalError } from '../errors.js';
 import { COMMON_ERRORS, errorBody, errorResponses, refusalBody, validationBody, type ErrorBody } from '../error-body.js';
+import { ILL_FORMED_TEXT, illFormedText } from '../json-body.js';
 import { toNewMessage, wellFormedId } from '../message-input.js';
 import { bodyValidator } from '../validation.js';
 
@@ -39,10 +40,13 @@ const batches: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   /**
-   * An item as a single POST's body would be checked: its schema, then the rules the schema cannot
-   * say (its text is well-formed Unicode: the JSON parser refused the whole body otherwise).
+   * An item as a single POST's body would be checked: its text is well-formed Unicode (what the
+   * JSON parser checks of a single POST, left to this route: `textCheckedPerItem`), its schema,
+   * then the rules the schema cannot say.
    */
   function readItem(item: unknown, now: number): { message: BatchItem['message'] } | { error: ErrorBody } {
+    const illFormed = illFormedText(item);
+    if (illFormed !== null) return { error: refusalBody(new InvalidField(illFormed, ILL_FORMED_TEXT))! };
     if (!validMessage(item)) return { error: validationBody('body', validMessage.errors ?? []) };
     try {
       return { message: toNewMessage(item, now) };
@@ -57,7 +61,7 @@ const batches: FastifyPluginAsyncTypebox = async (app) => {
     '/scheduled/batch',
     {
       bodyLimit: BATCH_BODY_LIMIT,
-      config: { idempotent: true },
+      config: { idempotent: true, textCheckedPerItem: true },
       schema: {
         tags: ['batches'],
         summary: 'Schedule up to 1,000 messages, each answered on its own',

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { CloneType } from '@sinclair/typebox';
 import {
   CreateMessageBody,
   CreateMessageHeaders,
   CreatedEnvelope,
   DeletedEnvelope,
+  ErrorResponse,
   MessageEnvelope,
   MessageIdParams,
   MessagePage,
@@ -14,7 +16,7 @@ import {
   UpdateMessageHeaders,
 } from '@punctual/shared';
 import type { MessageStore, ScheduleOutcome, Scheduler, Transition } from '@punctual/store';
-import { MessageNotFound, refusalError } from '../errors.js';
+import { BatchNotFound, MessageNotFound, refusalError } from '../errors.js';
 import { bindLog } from '../logger.js';
 import { listOptions, toNewMessage, toPatch, wellFormedId } from '../message-input.js';
 import { needsStoredRules } from '../send-time.js';
@@ -22,6 +24,8 @@ import { COMMON_ERRORS, errorResponses } from '../error-body.js';
 
 /** Reads of the record a PUT makes at most: each retry follows another change that got in between its read and its write. */
 const UPDATE_REREADS = 10;
+
+const BATCH_NOT_FOUND = { 404: CloneType(ErrorResponse, { description: 'No such batch for this tenant (?batchId=)' }) };
 
 /**
  * A PUT. A new time that depends on the record's zone or quiet window is worked out from the
@@ -94,8 +98,13 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/scheduled',
-    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ScheduledListQuery, response: { 200: MessagePage, ...errorResponses(400, ...COMMON_ERRORS) } } },
-    (request) => app.store.list(request.tenant, 'scheduled', listOptions(request.query)),
+    { schema: { tags: ['scheduled'], summary: 'Scheduled messages by sendAt', querystring: ScheduledListQuery, response: { 200: MessagePage, ...BATCH_NOT_FOUND, ...errorResponses(400, ...COMMON_ERRORS) } } },
+    async (request) => {
+      const { batchId } = request.query;
+      // one batch's list: a batch this tenant does not have is a 404, as on /batches/{id}
+      if (batchId !== undefined && !(await app.scheduler.batches.summary(request.tenant, batchId))) throw new BatchNotFound(batchId);
+      return app.store.list(request.tenant, 'scheduled', listOptions(request.query));
+    },
   );
 
   app.get(

@@ -2,6 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { RedisClient } from '@punctual/store';
 
+/** A PING that takes longer than this counts as Redis down. */
+const PING_TIMEOUT_MS = 1000;
+
 const NOT_FOUND = '{"statusCode":404,"code":"ROUTE_NOT_FOUND","error":"Not Found","message":"Not Found"}';
 
 /**
@@ -21,9 +24,10 @@ export async function startHealthServer(redis: RedisClient, port: number, metric
       res.writeHead(404, { 'content-type': 'application/json' }).end(NOT_FOUND);
       return;
     }
-    redis.ping().then(
-      () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","redis":"connected"}'),
-      () => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"error","redis":"disconnected"}'),
+    void redisAnswers(redis).then((up) =>
+      up
+        ? res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","redis":"connected"}')
+        : res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"error","redis":"disconnected"}'),
     );
   });
   await new Promise<void>((resolve, reject) => {
@@ -31,4 +35,16 @@ export async function startHealthServer(redis: RedisClient, port: number, metric
     server.listen(port, host, () => resolve());
   });
   return server;
+}
+
+/**
+ * Whether Redis answers a PING now. The worker's connections queue commands while Redis is away
+ * (they wait for it, as BullMQ needs), so a PING sent then would wait until Redis is back: a
+ * connection that is not ready is down, and a PING without an answer within a second too.
+ */
+function redisAnswers(redis: RedisClient): Promise<boolean> {
+  if (redis.status !== 'ready') return Promise.resolve(false);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, PING_TIMEOUT_MS, false)));
+  return Promise.race([redis.ping().then(() => true, () => false), timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,5 @@
 import { CHANNELS, type Channel } from '@punctual/shared';
-import { storedSegments, type ChannelThrottle, type MessageStore, type Pacer } from '@punctual/store';
+import { storedSegments, type ChannelThrottle, type MessageStore, type PaceDecision, type PaceRequest, type Pacer } from '@punctual/store';
 
 /** Told how long pacing made each message wait (the worker's metrics). */
 export interface PacingObserver {
@@ -18,6 +18,14 @@ export interface DeliveryPacingOptions {
 
 const NOT_THROTTLED: ChannelThrottle = { until: 0, recipientsUntil: 0 };
 
+interface PendingPace {
+  request: PaceRequest;
+  sendAt: number;
+  now: number;
+  resolve: (decision: PaceDecision) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * The worker's side of pacing: before a message is claimed, when its channel has a rate or a
  * pause, asks the fleet-wide Pacer for its slot. A channel with no rate and no pause costs no
@@ -28,6 +36,8 @@ export class DeliveryPacing {
   private throttles = new Map<Channel, ChannelThrottle>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Slots asked for in this turn of the event loop, handed to the Pacer in `sendAt` order. */
+  private pending: PendingPace[] = [];
 
   constructor(private readonly options: DeliveryPacingOptions) {}
 
@@ -62,9 +72,29 @@ export class DeliveryPacing {
     const throttle = this.throttleOf(channel);
     if (rate <= 0 && throttle.until <= now && throttle.recipientsUntil <= now) return undefined;
     const units = channel === 'sms' ? storedSegments(fields) : 1;
-    const decision = await this.options.pacer.pace({ id, channel, units, ratePerSecond: rate, recipient: fields.recipient }, now);
+    const decision = await this.paceInOrder({ id, channel, units, ratePerSecond: rate, recipient: fields.recipient }, Number(fields.sendAt), now);
     if (decision.fresh) this.options.observe?.waited(channel, Math.max(0, decision.at - now));
     return decision.go ? undefined : Math.ceil(decision.at);
+  }
+
+  /**
+   * BullMQ hands due jobs out in `sendAt` order, but concurrent jobs may reach this point a few
+   * microtasks out of it (a job fetched by a finishing one takes longer to start than one fetched
+   * by the worker's loop), and the Pacer gives slots in the order its calls arrive. So the slots
+   * asked for in one turn of the event loop are asked for together, in `sendAt` (then id) order:
+   * the calls go out on one connection, and Redis runs them in that order.
+   */
+  private paceInOrder(request: PaceRequest, sendAt: number, now: number): Promise<PaceDecision> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => this.flush());
+      this.pending.push({ request, sendAt, now, resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending.sort((a, b) => a.sendAt - b.sendAt || (a.request.id < b.request.id ? -1 : 1));
+    this.pending = [];
+    for (const { request, now, resolve, reject } of batch) this.options.pacer.pace(request, now).then(resolve, reject);
   }
 
   /** A provider 429: every worker holds the channel's messages until `until`. */

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Keyspace, PACING_BURST_MS, Scheduler, type NewMessage } from '@punctual/store';
+import { Keyspace, PACING_BURST_MS, Pacer, Scheduler, type NewMessage } from '@punctual/store';
 import type { MessageRecord } from '@punctual/shared';
 import { FakeHttpServer, type FakeAnswer, type RecordedRequest } from '../../../test-support/fake-http.js';
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test-support/redis.js';
 import { startTestWorker } from '../../../test-support/apps.js';
+import { DeliveryPacing } from '../src/pacing.js';
 import { TWILIO_PATH, WHATSAPP_PHONE_NUMBER_ID, twilioEnv, twilioError, twilioMessage, whatsAppCloudEnv } from '../../../test-support/providers.js';
 
 type Worker = Awaited<ReturnType<typeof startTestWorker>>;
@@ -71,6 +72,11 @@ class Messages {
     readonly scheduler: Scheduler,
     private readonly keyspace: Keyspace,
   ) {}
+
+  /** A Pacer of the same prefix, on the scheduler's connection. */
+  pacer(): Pacer {
+    return new Pacer(this.redis, this.keyspace);
+  }
 
   static async create(prefix: string, partitions: number): Promise<Messages> {
     const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
@@ -269,5 +275,30 @@ describe("Meta's 131056 (pair rate limit)", () => {
     expect(delivered).toMatchObject({ attempts: 1, lastError: '131056: (Business Account, Consumer Account) pair rate limit hit' });
     await messages.waitFor(second.id, (r) => r.status === 'delivered');
     for (const text of ['to alex 1', 'to alex 2']) expect(providers.of(text).at(-1)!.at - refusedAt).toBeGreaterThanOrEqual(2000);
+  });
+});
+
+describe('slots asked for in the same turn of the event loop', () => {
+  const prefix = uniquePrefix('pacing-order');
+  let messages: Messages;
+  beforeAll(async () => {
+    messages = await Messages.create(prefix, 1);
+  });
+  afterAll(async () => {
+    await messages.close();
+    await deletePrefix(prefix);
+  });
+
+  it('are given in sendAt order, whatever order the jobs asked in', async () => {
+    const pacing = new DeliveryPacing({ pacer: messages.pacer(), store: messages.scheduler.store, rates: { sms: 5, whatsapp: 0 } });
+    const now = Date.now();
+    const records = [];
+    for (let i = 0; i < 8; i++) records.push(await messages.schedule({ sendAt: now - 100 + i, message: `order ${i}` }));
+    // the jobs reach the pacer in reverse sendAt order (the first one asking may leave at once: 0)
+    const slots = await Promise.all([...records].reverse().map(async (r) => (await pacing.admit(r.id, now)) ?? 0));
+    const inSendAtOrder = slots.reverse();
+    expect(inSendAtOrder[0]).toBe(0);
+    expect(inSendAtOrder).toEqual([...inSendAtOrder].sort((a, b) => a - b));
+    expect(new Set(inSendAtOrder).size).toBe(records.length);
   });
 });

@@ -57,20 +57,23 @@ describe('Redis refusing writes for memory (OOM under noeviction)', () => {
     }
   });
 
-  it('changes a record all or nothing (Redis checks memory at a script\'s first write only)', async () => {
+  it('refuses a PUT whole (503, nothing changed), as it does a POST', async () => {
     const created = await app.inject({ method: 'POST', url: '/scheduled', headers: bearer(KEY_A), payload: newMessage() });
     expect(created.statusCode, created.body).toBe(201);
     const id = created.json().id as string;
     await outOfMemory();
-    const put = await app.inject({ method: 'PUT', url: `/scheduled/${id}`, headers: bearer(KEY_A), payload: { recipient: PHONE, message: BODY } });
-    await memoryBack();
-    const record = (await app.inject({ url: `/scheduled/${id}`, headers: bearer(KEY_A) })).json().data;
-    if (put.statusCode === 200) {
-      expect(record).toMatchObject({ recipient: PHONE, message: BODY, version: 2 });
-    } else {
-      expect(put.json()).toMatchObject({ statusCode: 503, code: 'REDIS_UNAVAILABLE' });
-      expect(record).toEqual(created.json().data);
+    try {
+      const before = await fingerprint(admin, prefix);
+      for (const payload of [{ recipient: PHONE, message: BODY }, { sendAt: Date.now() + 7_200_000 }, { metadata: { note: 'x'.repeat(500) } }]) {
+        const put = await app.inject({ method: 'PUT', url: `/scheduled/${id}`, headers: bearer(KEY_A), payload });
+        expect(put.statusCode, put.body).toBe(503);
+        expect(put.json()).toMatchObject({ statusCode: 503, code: 'REDIS_UNAVAILABLE' });
+      }
+      expect(await fingerprint(admin, prefix)).toEqual(before);
+    } finally {
+      await memoryBack();
     }
+    expect((await app.inject({ url: `/scheduled/${id}`, headers: bearer(KEY_A) })).json().data).toEqual(created.json().data);
   });
 
   it('never puts the arguments of the refused command (phone number, text) in a log line', async () => {

@@ -51,10 +51,13 @@ if (merged.message == nil) == (merged.template == nil) then return {'invalid', '
 if merged.template ~= nil and merged.channel ~= 'whatsapp' then return {'invalid', 'template_channel'} end
 local optedOut = suppressed(merged.tenant, merged.channel, merged.recipient)
 if optedOut then return {'opted_out', optedOut} end
-unindex(rec)
+-- the record first: an update may grow it, and Redis checks memory at a script's first write
+-- only (a ZREM would let the rest through past maxmemory), so under OOM it is refused whole
 touch(merged)
+local json = save(KEYS[1], merged, 'messageUpdated')
+unindex(rec)
 index(merged)
-return {'ok', save(KEYS[1], merged, 'messageUpdated'), rec.sendAt}
+return {'ok', json, rec.sendAt}
 `);
 
 /** scheduled → canceled. ARGV[5]: tenant. */

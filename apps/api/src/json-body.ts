@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { InvalidField } from './errors.js';
 
@@ -18,13 +19,16 @@ export const ILL_FORMED_TEXT = 'is not well-formed Unicode (a lone UTF-16 surrog
  * JSON bodies through Fastify's own parser (prototype-poisoning keys refused), and also refused
  * when an object names a key twice (JSON.parse would keep the last silently, and a proxy or log
  * reading the first would disagree with what was stored) or when a string or key is not
- * well-formed Unicode (see `illFormedText`).
+ * well-formed Unicode: bytes that are not UTF-8 (which decoding would silently turn into U+FFFD)
+ * or a lone surrogate written as an escape (see `illFormedText`).
  */
 export function registerJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer;
+    if (!isUtf8(bytes)) return done(new InvalidField('/', 'is not valid UTF-8 (bytes that no text is made of)'), undefined);
+    const text = bytes.toString('utf8');
     parse(request, text, (err, value) => {
       if (err) {
         const poisoned = (err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(text);

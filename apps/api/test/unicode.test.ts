@@ -77,6 +77,23 @@ describe('text that is not well-formed Unicode', () => {
     expect(listed.messages.map((m: { id: string }) => m.id)).toEqual([results[0].id]);
   });
 
+  it.each([
+    ['bytes that are not UTF-8', Buffer.from([0x61, 0xff, 0xfe, 0x62])],
+    ['a surrogate encoded as UTF-8 bytes (CESU-8)', Buffer.from([0xed, 0xa0, 0x80])],
+    ['a truncated sequence', Buffer.from([0xe2, 0x82])],
+  ])('is a 400 when the body carries %s, which decoding would turn into U+FFFD, and stores nothing', async (_name, bytes) => {
+    const before = await fingerprint(redis, prefix);
+    const [head, tail] = JSON.stringify(newMessage({ message: 'MARK' })).split('MARK') as [string, string];
+    const payload = Buffer.concat([Buffer.from(head), bytes, Buffer.from(tail)]);
+    for (const [method, url] of [['POST', '/scheduled'], ['PUT', `/scheduled/${smsId}`], ['POST', '/scheduled/batch']] as const) {
+      const body = url.endsWith('batch') ? Buffer.concat([Buffer.from('{"messages":['), payload, Buffer.from(']}')]) : payload;
+      const response = await app.inject({ method, url, headers, payload: body });
+      expect(response.statusCode, response.body).toBe(400);
+      expect(response.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR', details: [{ path: '/', message: expect.stringContaining('UTF-8') }] });
+    }
+    expect(await fingerprint(redis, prefix)).toEqual(before);
+  });
+
   it('accepts surrogate pairs (emoji), escaped or not', async () => {
     const escaped = await app.inject({ method: 'POST', url: '/scheduled', headers, payload: JSON.stringify(newMessage({ message: 'hi' })).replace('"hi"', '"\\ud83d\\ude00"') });
     expect(escaped.statusCode).toBe(201);

@@ -127,6 +127,9 @@ async function closeWebSockets(this: FastifyInstance) {
 
 function errorHandler(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const send = (statusCode: number, code: string, message: string) => reply.code(statusCode).send(errorBody(statusCode, code, message));
+  // a body that is not JSON at all has one problem, at its root; the parser's own text (which
+  // quotes the body) is not repeated
+  const notJson = (message: string, detail: string) => reply.code(400).send(errorBody(400, 'VALIDATION_ERROR', message, [{ path: '/', message: detail }]));
 
   const refusal = refusalBody(error);
   if (refusal) return reply.code(refusal.statusCode).send(refusal);
@@ -136,11 +139,11 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: Fasti
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return send(415, 'UNSUPPORTED_MEDIA_TYPE', 'Body must be application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return send(400, 'VALIDATION_ERROR', 'Body is empty but content-type is application/json');
+      return notJson('Body is empty but content-type is application/json', 'is empty');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return send(400, 'VALIDATION_ERROR', 'Body is not valid JSON');
+      return notJson('Body is not valid JSON', 'is not valid JSON');
   }
-  if (error instanceof SyntaxError) return send(400, 'VALIDATION_ERROR', 'Body is not valid JSON');
+  if (error instanceof SyntaxError) return notJson('Body is not valid JSON', 'is not valid JSON');
   if (isRedisError(error, this)) {
     request.log.warn({ err: error.message }, 'redis unavailable');
     const unavailable = new RedisUnavailable();

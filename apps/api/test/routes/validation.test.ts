@@ -83,8 +83,9 @@ describe('bad input on POST /scheduled', () => {
   it('bad JSON → 400, not JSON → 415, over 64 KB → 413, nothing stored', async () => {
     const before = await snapshot();
     const badJson = await app.inject({ method: 'POST', url: '/scheduled', payload: '{"recipient":', headers: { 'content-type': 'application/json' } });
-    expect(badJson.statusCode).toBe(400);
-    expect(badJson.json().code).toBe('VALIDATION_ERROR');
+    expect(badJson.json()).toEqual({ statusCode: 400, code: 'VALIDATION_ERROR', error: 'Bad Request', message: 'Body is not valid JSON', details: [{ path: '/', message: 'is not valid JSON' }] });
+    const empty = await app.inject({ method: 'POST', url: '/scheduled', payload: '', headers: { 'content-type': 'application/json' } });
+    expect(empty.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR', details: [{ path: '/', message: 'is empty' }] });
     const text = await app.inject({ method: 'POST', url: '/scheduled', payload: 'hello', headers: { 'content-type': 'text/plain' } });
     expect(text.statusCode).toBe(415);
     expect(text.json().code).toBe('UNSUPPORTED_MEDIA_TYPE');

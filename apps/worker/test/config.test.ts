@@ -63,6 +63,8 @@ describe('worker configuration', () => {
     expect(configError({ TWILIO_FROM: '+15005550006' })).toBe('Invalid configuration: TWILIO_ACCOUNT_SID is required when TWILIO_FROM is set');
     expect(configError({ TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 't' })).toMatch(/needs a sender: set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID/);
     expect(configError({ ...twilioEnv(''), TWILIO_ACCOUNT_SID: 'AC123' })).toMatch(/^Invalid configuration: TWILIO_ACCOUNT_SID /);
+    // the pattern as written (its case matters), the value not at all
+    expect(configError({ ...twilioEnv(''), TWILIO_ACCOUNT_SID: 'AC123' })).toBe("Invalid configuration: TWILIO_ACCOUNT_SID expected string to match '^AC[0-9a-fA-F]{32}$'");
     expect(configError({ WHATSAPP_TOKEN: 't' })).toBe('Invalid configuration: WHATSAPP_PHONE_NUMBER_ID is required when WHATSAPP_TOKEN is set');
     expect(configError({ WHATSAPP_PHONE_NUMBER_ID: '123' })).toBe('Invalid configuration: WHATSAPP_TOKEN is required when WHATSAPP_PHONE_NUMBER_ID is set');
     expect(configError({ CALLBACK_ALLOW_PRIVATE: 'maybe' })).toMatch(/^Invalid configuration: CALLBACK_ALLOW_PRIVATE /);

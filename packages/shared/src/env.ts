@@ -59,7 +59,9 @@ export function parseEnv<P extends TProperties>(
     const name = error.path.replace(/^\//, '');
     const property = schema.properties[name];
     const shown = property && isHarmless(property) ? ` (got "${String(env[name] ?? '').slice(0, 40)}")` : '';
-    throw new ConfigError(`Invalid configuration: ${name} ${error.message.toLowerCase()}${shown}`);
+    // only the first letter: the rest may be a pattern, whose case matters
+    const problem = error.message.charAt(0).toLowerCase() + error.message.slice(1);
+    throw new ConfigError(`Invalid configuration: ${name} ${problem}${shown}`);
   }
   return value as Static<TObject<P>>;
 }

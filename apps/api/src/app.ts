@@ -1,10 +1,11 @@
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { DestinationStream } from 'pino';
 import type { RedisTarget } from '@punctual/store';
 import type { ApiConfig } from './config.js';
 import { MessageNotFound, RedisUnavailable } from './errors.js';
-import { errorBody, refusalBody } from './error-body.js';
+import { STATUS_TEXT, errorBody, refusalBody } from './error-body.js';
 import { validatorCompiler } from './validation.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import redisPlugin from './plugins/app/redis.js';
@@ -63,6 +64,7 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
       reply.code(statusCode).send(errorBody(statusCode, 'BAD_REQUEST', error.message));
     },
     logController: new RequestLogController(),
+    clientErrorHandler,
   }).withTypeProvider();
 
   app.setValidatorCompiler(validatorCompiler());
@@ -117,6 +119,26 @@ export async function buildApp({ config, redis, logger, consoleDir }: BuildOptio
   await app.register(wsRoutes, { allowedOrigins: config.wsAllowedOrigins, maxClientsPerTenant: config.wsMaxClientsPerTenant });
   await app.register(consoleRoutes, { root: consoleDir });
   return app;
+}
+
+/**
+ * A request Node's HTTP parser refuses before Fastify sees it (a request line and headers over
+ * 16 KB, such as a very long id; a malformed request; one too slow to arrive) is answered in
+ * the contract's error shape too, and its connection closed.
+ */
+function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [statusCode, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'The request line and headers are larger than 16 KB']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request did not arrive in time']
+        : [400, 'BAD_REQUEST', 'Malformed HTTP request'];
+  const body = JSON.stringify(errorBody(statusCode, code, message));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_TEXT[statusCode]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 /** Shutdown: the feed tells its clients the server is going away, and no socket is accepted any more. */

@@ -166,6 +166,18 @@ describe('bad ids and queries', () => {
     expect(res.json().message.length).toBeLessThan(200);
   });
 
+  it('an id too long for the HTTP parser (a request line over 16 KB) is a 431 in the same shape', async () => {
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+    const res = await fetch(`${address}/scheduled/${'a'.repeat(20_000)}`);
+    expect(res.status).toBe(431);
+    expect(await res.json()).toEqual({
+      statusCode: 431,
+      code: 'HEADERS_TOO_LARGE',
+      error: 'Request Header Fields Too Large',
+      message: 'The request line and headers are larger than 16 KB',
+    });
+  });
+
   it('an unknown route is a 404 in the same shape', async () => {
     const res = await app.inject({ url: '/nope' });
     expect(res.json()).toMatchObject({ statusCode: 404, code: 'ROUTE_NOT_FOUND', error: 'Not Found' });

@@ -32,6 +32,13 @@ it('answers 503 fast while Redis is down, never a hang, a stack or a later write
 
   const health = await app.inject({ url: '/health' });
   expect(health.statusCode).toBe(503);
+  // the scrape still answers, with this instance's figures and without the fleet's
+  const down = await app.inject({ url: '/metrics' });
+  expect(down.statusCode).toBe(200);
+  expect(down.headers['content-type']).toMatch(/^text\/plain/);
+  expect(down.body).toMatch(/^punctual_redis_up 0$/m);
+  expect(down.body).toMatch(/^process_cpu_user_seconds_total /m);
+  expect(down.body).not.toContain('punctual_messages_total');
   expect(health.body).toBe('{"status":"error","redis":"disconnected"}');
   expect((await app.inject({ url: '/ready' })).statusCode).toBe(503);
 
@@ -51,6 +58,9 @@ it('answers 503 fast while Redis is down, never a hang, a stack or a later write
   // the refused write is not replayed once Redis is back
   redis = await startRedisServer({ port, dataDir });
   await waitUntil(async () => (await app.inject({ url: '/health' })).statusCode === 200, 'API healthy again');
+  const up = (await app.inject({ url: '/metrics' })).body;
+  expect(up).toMatch(/^punctual_redis_up 1$/m);
+  expect(up).toMatch(/^punctual_messages_total\{outcome="scheduled",channel="sms"\} 1$/m);
   const list = (await app.inject({ url: '/scheduled' })).json();
   expect(list.messages.map((m: { id: string }) => m.id)).toEqual([first.json().id]);
 });

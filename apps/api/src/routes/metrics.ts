@@ -9,7 +9,7 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
       config: { public: true },
       schema: {
         tags: ['operations'],
-        summary: 'Prometheus metrics: fleet-wide message counters, lateness, queue depths, workers; this instance',
+        summary: 'Prometheus metrics: this instance; fleet-wide message counters, lateness, queue depths, workers (left out, with punctual_redis_up 0, while Redis is down)',
         security: [],
         response: {
           200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
@@ -18,8 +18,8 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (_request, reply) => {
-      const text = await app.metrics.registry.metrics();
-      return reply.type(app.metrics.registry.contentType).send(text);
+      const text = await app.metrics.scrape();
+      return reply.type(app.metrics.contentType).send(text);
     },
   );
 };

@@ -4,7 +4,9 @@ import { FleetStats, WorkerHeartbeats } from '@punctual/store';
 import { registerFleetMetrics } from '../../fleet-metrics.js';
 
 export interface ApiMetrics {
-  registry: Registry;
+  /** This instance's metrics, then the fleet's (read from Redis), as Prometheus text. */
+  scrape(): Promise<string>;
+  contentType: string;
   /** Messages people sent to our senders (provider webhooks), by channel. */
   inboundMessages: Counter<'channel'>;
 }
@@ -26,9 +28,12 @@ export interface MetricsPluginOptions {
  */
 export default fp(
   async (app, { workerWindowMs }: MetricsPluginOptions) => {
+    // this process's own figures, always there; the fleet's come from Redis, and a scrape while
+    // Redis is away still answers with this instance's (and punctual_redis_up 0) rather than a 503
     const registry = new Registry();
+    const fleet = new Registry();
     collectDefaultMetrics({ register: registry });
-    registerFleetMetrics(registry, {
+    registerFleetMetrics(fleet, {
       stats: new FleetStats(app.redis, app.store.keys),
       receipts: app.scheduler.receipts,
       suppressions: app.scheduler.suppressions,
@@ -65,7 +70,23 @@ export default fp(
       labelNames: ['channel'] as const,
       registers: [registry],
     });
-    app.decorate('metrics', { registry, inboundMessages });
+    const redisUp = new Gauge({
+      name: 'punctual_redis_up',
+      help: "1 when this scrape read the fleet-wide figures from Redis, 0 when Redis did not answer (they are left out)",
+      registers: [registry],
+    });
+    const scrape = async () => {
+      let fleetText = '';
+      try {
+        fleetText = await fleet.metrics();
+        redisUp.set(1);
+      } catch (err) {
+        app.log.warn({ err: (err as Error).message }, 'fleet metrics left out of the scrape: Redis did not answer');
+        redisUp.set(0);
+      }
+      return (await registry.metrics()) + fleetText;
+    };
+    app.decorate('metrics', { scrape, contentType: registry.contentType, inboundMessages });
   },
   { name: 'metrics', dependencies: ['messages', 'feed'] },
 );

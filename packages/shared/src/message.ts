@@ -146,7 +146,7 @@ export const CreateMessageHeaders = Type.Object({
   ),
 });
 
-export const UpdateMessageHeaders = Type.Object({
+export const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(
     Type.String({
       pattern: '^(\\*|"?[1-9][0-9]{0,14}"?)$',

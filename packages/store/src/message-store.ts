@@ -172,8 +172,9 @@ export class MessageStore {
     return this.transition('updateMessage', id, now, tenant, JSON.stringify(values), ifVersion === undefined ? '' : String(ifVersion), unlessQuiet ? '1' : '');
   }
 
-  cancel(tenant: string, id: string, now: number): Promise<Transition> {
-    return this.transition('cancelMessage', id, now, tenant);
+  /** `ifVersion`: refused as `version_mismatch` unless the record is at this version. */
+  cancel(tenant: string, id: string, now: number, ifVersion?: number): Promise<Transition> {
+    return this.transition('cancelMessage', id, now, tenant, ifVersion === undefined ? '' : String(ifVersion));
   }
 
   /** failed → scheduled now, unless the tenant has `cap` scheduled messages in the partition. */

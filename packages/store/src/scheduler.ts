@@ -258,8 +258,8 @@ export class Scheduler {
   }
 
   /** scheduled → canceled; the claim refuses a canceled message, so its job can only do nothing. */
-  async cancel(tenant: string, id: string, now: number): Promise<Transition> {
-    const result = await this.store.cancel(tenant, id, now);
+  async cancel(tenant: string, id: string, now: number, ifVersion?: number): Promise<Transition> {
+    const result = await this.store.cancel(tenant, id, now, ifVersion);
     if (result.ok) await this.deliveries.discard(id);
     return result;
   }

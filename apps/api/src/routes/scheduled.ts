@@ -13,7 +13,7 @@ import {
   NoQuery,
   ScheduledListQuery,
   UpdateMessageBody,
-  UpdateMessageHeaders,
+  IfMatchHeaders,
 } from '@punctual/shared';
 import type { MessageStore, ScheduleOutcome, Scheduler, Transition } from '@punctual/store';
 import { BatchNotFound, MessageNotFound, refusalError } from '../errors.js';
@@ -125,7 +125,7 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['scheduled'],
         summary: 'Change a scheduled message; a new sendAt moves its delivery',
-        headers: UpdateMessageHeaders,
+        headers: IfMatchHeaders,
         params: MessageIdParams,
         querystring: NoQuery,
         body: UpdateMessageBody,
@@ -144,10 +144,20 @@ const scheduled: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/scheduled/:id',
-    { schema: { tags: ['scheduled'], summary: 'Cancel a scheduled message', params: MessageIdParams, querystring: NoQuery, body: NoBody, response: { 200: DeletedEnvelope, ...errorResponses(404, 409, ...COMMON_ERRORS) } } },
+    {
+      schema: {
+        tags: ['scheduled'],
+        summary: 'Cancel a scheduled message',
+        headers: IfMatchHeaders,
+        params: MessageIdParams,
+        querystring: NoQuery,
+        body: NoBody,
+        response: { 200: DeletedEnvelope, ...errorResponses(404, 409, 412, ...COMMON_ERRORS) },
+      },
+    },
     async (request) => {
       const id = wellFormedId(request.params.id, MessageNotFound);
-      accepted(id, await app.scheduler.cancel(request.tenant, id, Date.now()));
+      accepted(id, await app.scheduler.cancel(request.tenant, id, Date.now(), ifMatchVersion(request.headers['if-match'])));
       request.log.info('message canceled');
       return { success: true as const, id };
     },

@@ -156,6 +156,16 @@ describe('PUT /scheduled/:id', () => {
     expect((await put('W/"abc"', 'fifth')).json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR' });
   });
 
+  it('honours If-Match on DELETE: a stale version is a 412 and the message stays scheduled', async () => {
+    const record = await create();
+    expect((await app.inject({ method: 'PUT', url: `/scheduled/${record.id}`, payload: { message: 'changed' } })).statusCode).toBe(200);
+    const stale = await app.inject({ method: 'DELETE', url: `/scheduled/${record.id}`, headers: { 'if-match': '"1"' } });
+    expect(stale.json()).toMatchObject({ statusCode: 412, code: 'VERSION_MISMATCH', error: 'Precondition Failed' });
+    expect((await app.inject({ url: `/scheduled/${record.id}` })).json().data).toMatchObject({ status: 'scheduled', version: 2 });
+    const current = await app.inject({ method: 'DELETE', url: `/scheduled/${record.id}`, headers: { 'if-match': '"2"' } });
+    expect(current.json()).toEqual({ success: true, id: record.id });
+  });
+
   it('never lets concurrent PUTs build a record a single PUT would refuse (template on SMS)', async () => {
     const template = { name: 'appt_reminder', language: 'en_US' };
     const records = await Promise.all(Array.from({ length: 15 }, () => create({ channel: 'whatsapp' })));

@@ -60,10 +60,11 @@ index(merged)
 return {'ok', json, rec.sendAt}
 `);
 
-/** scheduled → canceled. ARGV[5]: tenant. */
+/** scheduled → canceled. ARGV[5]: tenant, ARGV[6]: the version the client last saw ('' = any). */
 export const cancelMessage = transition(`
 local rec = load(KEYS[1])
 if not rec or rec.tenant ~= ARGV[5] then return {'not_found'} end
+if ARGV[6] ~= '' and (rec.version or '1') ~= ARGV[6] then return {'version_mismatch', rec.version or '1'} end
 if rec.status ~= 'scheduled' then return {'not_scheduled', rec.status} end
 return {'ok', cancel(KEYS[1], rec, 'api')}
 `);

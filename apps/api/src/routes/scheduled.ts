@@ -6,6 +6,7 @@ import {
   CreatedEnvelope,
   DeletedEnvelope,
   ErrorResponse,
+  IfMatchHeaders,
   MessageEnvelope,
   MessageIdParams,
   MessagePage,
@@ -13,7 +14,6 @@ import {
   NoQuery,
   ScheduledListQuery,
   UpdateMessageBody,
-  IfMatchHeaders,
 } from '@punctual/shared';
 import type { MessageStore, ScheduleOutcome, Scheduler, Transition } from '@punctual/store';
 import { BatchNotFound, MessageNotFound, refusalError } from '../errors.js';

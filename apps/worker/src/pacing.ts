@@ -1,5 +1,5 @@
 import { CHANNELS, type Channel } from '@punctual/shared';
-import { storedSegments, type ChannelThrottle, type MessageStore, type PaceDecision, type PaceRequest, type Pacer } from '@punctual/store';
+import { storedSegments, type ChannelThrottle, type MessageStore, type PaceRequest, type Pacer } from '@punctual/store';
 
 /** Told how long pacing made each message wait (the worker's metrics). */
 export interface PacingObserver {
@@ -18,11 +18,11 @@ export interface DeliveryPacingOptions {
 
 const NOT_THROTTLED: ChannelThrottle = { until: 0, recipientsUntil: 0 };
 
-interface PendingPace {
-  request: PaceRequest;
-  sendAt: number;
+/** A message asking for its slot, waiting for the others asking in the same turn of the event loop. */
+interface Asking {
+  id: string;
   now: number;
-  resolve: (decision: PaceDecision) => void;
+  resolve: (at: number | undefined) => void;
   reject: (err: unknown) => void;
 }
 
@@ -36,8 +36,8 @@ export class DeliveryPacing {
   private throttles = new Map<Channel, ChannelThrottle>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Slots asked for in this turn of the event loop, handed to the Pacer in `sendAt` order. */
-  private pending: PendingPace[] = [];
+  /** The messages asking for a slot in this turn of the event loop (see `admit`). */
+  private asking: Asking[] = [];
 
   constructor(private readonly options: DeliveryPacingOptions) {}
 
@@ -61,10 +61,44 @@ export class DeliveryPacing {
   /**
    * When the message may leave: undefined = now (or not this function's business: a message that
    * is missing, final or early is left to the claim); a time = come back then, its slot is kept.
+   *
+   * BullMQ hands due jobs out in `sendAt` order, but concurrent jobs may start a few microtasks
+   * out of it (one fetched by a finishing job takes longer to start than one fetched by the
+   * worker's loop), and the Pacer gives slots in the order its calls arrive. So the messages
+   * asking in one turn of the event loop ask together: their records are read, then their slots
+   * asked for in (`sendAt`, id) order on one connection, which Redis runs in that order.
    */
-  async admit(id: string, now: number): Promise<number | undefined> {
-    if (!this.engaged(now)) return undefined;
-    const fields = await this.options.store.fields(id);
+  admit(id: string, now: number): Promise<number | undefined> {
+    if (!this.engaged(now)) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      if (this.asking.length === 0) setImmediate(() => void this.admitTogether());
+      this.asking.push({ id, now, resolve, reject });
+    });
+  }
+
+  private async admitTogether(): Promise<void> {
+    const asking = this.asking;
+    this.asking = [];
+    const read = await Promise.allSettled(asking.map(({ id }) => this.options.store.fields(id)));
+    const paced: { ask: Asking; request: PaceRequest; sendAt: number }[] = [];
+    asking.forEach((ask, i) => {
+      const fields = read[i]!;
+      if (fields.status === 'rejected') return ask.reject(fields.reason);
+      const request = this.slotRequest(ask.id, fields.value, ask.now);
+      if (request) paced.push({ ask, request, sendAt: Number(fields.value!.sendAt) });
+      else ask.resolve(undefined);
+    });
+    paced.sort((a, b) => a.sendAt - b.sendAt || (a.ask.id < b.ask.id ? -1 : 1));
+    for (const { ask, request } of paced) {
+      this.options.pacer.pace(request, ask.now).then((decision) => {
+        if (decision.fresh) this.options.observe?.waited(request.channel, Math.max(0, decision.at - ask.now));
+        ask.resolve(decision.go ? undefined : Math.ceil(decision.at));
+      }, ask.reject);
+    }
+  }
+
+  /** What the message asks the Pacer for, or undefined when it need not ask (no rate, no pause, not due). */
+  private slotRequest(id: string, fields: Record<string, string> | null, now: number): PaceRequest | undefined {
     if (!fields || (fields.status !== 'scheduled' && fields.status !== 'sending')) return undefined;
     if (fields.status === 'scheduled' && Number(fields.sendAt) > now) return undefined;
     const channel = fields.channel as Channel;
@@ -72,29 +106,7 @@ export class DeliveryPacing {
     const throttle = this.throttleOf(channel);
     if (rate <= 0 && throttle.until <= now && throttle.recipientsUntil <= now) return undefined;
     const units = channel === 'sms' ? storedSegments(fields) : 1;
-    const decision = await this.paceInOrder({ id, channel, units, ratePerSecond: rate, recipient: fields.recipient }, Number(fields.sendAt), now);
-    if (decision.fresh) this.options.observe?.waited(channel, Math.max(0, decision.at - now));
-    return decision.go ? undefined : Math.ceil(decision.at);
-  }
-
-  /**
-   * BullMQ hands due jobs out in `sendAt` order, but concurrent jobs may reach this point a few
-   * microtasks out of it (a job fetched by a finishing one takes longer to start than one fetched
-   * by the worker's loop), and the Pacer gives slots in the order its calls arrive. So the slots
-   * asked for in one turn of the event loop are asked for together, in `sendAt` (then id) order:
-   * the calls go out on one connection, and Redis runs them in that order.
-   */
-  private paceInOrder(request: PaceRequest, sendAt: number, now: number): Promise<PaceDecision> {
-    return new Promise((resolve, reject) => {
-      if (this.pending.length === 0) setImmediate(() => this.flush());
-      this.pending.push({ request, sendAt, now, resolve, reject });
-    });
-  }
-
-  private flush(): void {
-    const batch = this.pending.sort((a, b) => a.sendAt - b.sendAt || (a.request.id < b.request.id ? -1 : 1));
-    this.pending = [];
-    for (const { request, now, resolve, reject } of batch) this.options.pacer.pace(request, now).then(resolve, reject);
+    return { id, channel, units, ratePerSecond: rate, recipient: fields.recipient };
   }
 
   /** A provider 429: every worker holds the channel's messages until `until`. */
